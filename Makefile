@@ -1,0 +1,23 @@
+# `make book` builds the HTML book, `make test` runs every check CI runs. Both install what they need first.
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip
+export GAN_LIB_MNIST_DIR ?= $(abspath ../shared/data/mnist)
+export MPLBACKEND = Agg
+
+.PHONY: install book test unit nbval
+
+install:
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[test]"
+
+book: install
+	$(PYTHON) -m jupyter_book build . --warningiserror --nitpick --keep-going
+
+unit:
+	$(PYTHON) -m pytest tests
+
+nbval:
+	$(PYTHON) -m pytest --nbval book --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+test: install unit nbval
+	$(PYTHON) -m jupyter_book build . --warningiserror --nitpick --keep-going

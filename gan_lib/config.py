@@ -1,0 +1,172 @@
+"""Run configuration: one flat, typed dataclass, loaded from YAML and validated on load."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key and what was expected."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every knob of a run. Defaults are the paper's MNIST recipe (``configs/mnist_paper.yaml``)."""
+
+    # data: "mnist", or a 1-D toy mixture given by toy_* (toy_n samples drawn once with the seed)
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    toy_weights: list[float] = field(default_factory=lambda: [1.0])
+    toy_means: list[float] = field(default_factory=lambda: [0.0])
+    toy_stds: list[float] = field(default_factory=lambda: [1.0])
+    toy_n: int = 10000
+    # noise p_z: uniform on [-sqrt 3, sqrt 3] (unit variance, as the original code) or standard normal
+    noise: str = "uniform"
+    noise_dim: int = 100
+    # generator: ReLU MLP, sigmoid output for images (bias from pixel marginals), linear for toys
+    g_hidden: list[int] = field(default_factory=lambda: [1200, 1200])
+    g_init_range: float = 0.05
+    # discriminator: maxout (units x pieces) or relu hidden layers; dropout keep probabilities per layer input
+    d_arch: str = "maxout"
+    d_hidden: list[int] = field(default_factory=lambda: [240, 240])
+    d_pieces: int = 5
+    d_init_range: float = 0.005
+    d_dropout: bool = True
+    d_keep_input: float = 0.8
+    d_keep_hidden: float = 0.5
+    # objective: generator loss and AdversaryCost2's gradient rescaling
+    g_loss: str = "nonsaturating"
+    scale_grads: bool = False
+    target_scale: float = 0.1
+    # updates: "simultaneous" (the original code) or "alternating" (Algorithm 1, k D-steps per G-step)
+    update: str = "simultaneous"
+    k: int = 1
+    optimizer: str = "sgd"
+    batch_size: int = 100
+    lr: float = 0.1
+    lr_decay: float = 1.000004
+    lr_min: float = 1e-6
+    momentum: float = 0.5
+    momentum_final: float = 0.7
+    momentum_start: int = 1
+    momentum_saturate: int = 250
+    adam_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    epochs: int = 1
+    seed: int = 0
+    # evaluation: Parzen log-likelihood every eval_every epochs (0 = never) with eval_samples samples
+    eval_every: int = 0
+    eval_samples: int = 10000
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check_values(self)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_CHOICES = {
+    "dataset": ("mnist", "toy"),
+    "noise": ("uniform", "normal"),
+    "d_arch": ("maxout", "relu"),
+    "g_loss": ("nonsaturating", "minimax"),
+    "update": ("simultaneous", "alternating"),
+    "optimizer": ("sgd", "adam"),
+}
+_POSITIVE = ("toy_n", "noise_dim", "d_pieces", "k", "batch_size", "lr", "target_scale", "eval_samples")
+_NON_NEGATIVE = ("g_init_range", "d_init_range", "lr_min", "momentum", "momentum_final", "epochs", "eval_every")
+_PROBABILITIES = ("d_keep_input", "d_keep_hidden")
+
+
+def _check_types(cfg: Config) -> None:
+    hints = typing.get_type_hints(Config)
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if not _is_instance(value, hints[f.name]):
+            raise ConfigError(f"config key '{f.name}': expected {_type_name(hints[f.name])}, got {value!r}")
+
+
+def _is_instance(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_instance(value, h) for h in typing.get_args(hint))
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_is_instance(v, item) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _check_values(cfg: Config) -> None:
+    for key, options in _CHOICES.items():
+        if getattr(cfg, key) not in options:
+            raise ConfigError(f"config key '{key}': expected one of {options}, got {getattr(cfg, key)!r}")
+    for key in _POSITIVE:
+        if not getattr(cfg, key) > 0:
+            raise ConfigError(f"config key '{key}': must be > 0, got {getattr(cfg, key)!r}")
+    for key in _NON_NEGATIVE:
+        if not getattr(cfg, key) >= 0:
+            raise ConfigError(f"config key '{key}': must be >= 0, got {getattr(cfg, key)!r}")
+    for key in _PROBABILITIES:
+        if not 0 < getattr(cfg, key) <= 1:
+            raise ConfigError(f"config key '{key}': must be in (0, 1], got {getattr(cfg, key)!r}")
+    if cfg.lr_decay < 1:
+        raise ConfigError(f"config key 'lr_decay': must be >= 1 (lr is divided by it each step), got {cfg.lr_decay!r}")
+    if not cfg.momentum_saturate >= cfg.momentum_start >= 0:
+        raise ConfigError("config keys 'momentum_start', 'momentum_saturate': need 0 <= start <= saturate")
+    if not (len(cfg.toy_weights) == len(cfg.toy_means) == len(cfg.toy_stds) > 0):
+        raise ConfigError("config keys 'toy_weights', 'toy_means', 'toy_stds': need equal, non-zero lengths")
+    if len(cfg.adam_betas) != 2 or not all(0 <= b < 1 for b in cfg.adam_betas):
+        raise ConfigError(f"config key 'adam_betas': expected two numbers in [0, 1), got {cfg.adam_betas!r}")
+    if not cfg.g_hidden or not cfg.d_hidden or min(cfg.g_hidden + cfg.d_hidden) <= 0:
+        raise ConfigError("config keys 'g_hidden', 'd_hidden': need at least one layer, all widths > 0")
+    if cfg.update == "simultaneous" and cfg.k != 1:
+        raise ConfigError("config key 'k': the simultaneous update has no k (it must be 1); use update: alternating")
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config, apply ``key=value`` overrides (values parsed as YAML) and validate."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of keys to values at top level")
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        raw[key.strip()] = yaml.safe_load(value)
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+    """Build a Config from a mapping; an unknown key is an error naming the key."""
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown config key(s) {unknown}; known keys: {sorted(known)}")
+    return Config(**raw)

@@ -1,0 +1,100 @@
+"""The paper's generator and discriminator (Pylearn2 ``mnist.yaml``), and their small toy-problem versions."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gan_lib.config import Config
+
+
+class Maxout(nn.Module):
+    """Linear map to units*pieces features, then the max over each contiguous group of `pieces`."""
+
+    def __init__(self, d_in: int, units: int, pieces: int) -> None:
+        super().__init__()
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(d_in, units * pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x).view(-1, self.units, self.pieces).max(-1).values
+
+
+class Generator(nn.Module):
+    """x = G(z): ReLU hidden layers, then sigmoid (images in [0, 1]) or identity (toys)."""
+
+    def __init__(self, noise_dim: int, hidden: list[int], d_out: int, sigmoid: bool) -> None:
+        super().__init__()
+        sizes = [noise_dim, *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.hidden = nn.Sequential(*layers)
+        self.out = nn.Linear(sizes[-1], d_out)
+        self.sigmoid = sigmoid
+
+    def forward(self, z: Tensor) -> Tensor:
+        x = self.out(self.hidden(z))
+        return torch.sigmoid(x) if self.sigmoid else x
+
+
+class Discriminator(nn.Module):
+    """D's logit; dropout on each layer's input with per-layer keep probabilities, as ``dropout_fprop``."""
+
+    def __init__(self, d_in: int, hidden: list[int], arch: str, pieces: int, keep: list[float]) -> None:
+        super().__init__()
+        sizes = [d_in, *hidden]
+        if arch == "maxout":
+            body = [Maxout(a, b, pieces) for a, b in zip(sizes[:-1], sizes[1:])]
+        else:
+            body = [nn.Sequential(nn.Linear(a, b), nn.ReLU()) for a, b in zip(sizes[:-1], sizes[1:])]
+        self.layers = nn.ModuleList([*body, nn.Linear(sizes[-1], 1)])
+        self.keep = keep
+        self.widths = sizes
+
+    def dropout_masks(self, n: int, generator: torch.Generator | None = None) -> list[Tensor]:
+        """One pre-scaled mask (0 or 1/keep) per layer input, for n rows; drawn from `generator`."""
+        device = next(self.parameters()).device
+        return [
+            (torch.rand(n, width, generator=generator, device=device) < keep).float().div_(keep)
+            for width, keep in zip(self.widths, self.keep)
+        ]
+
+    def forward(self, x: Tensor, masks: list[Tensor] | None = None) -> Tensor:
+        for i, layer in enumerate(self.layers):
+            if masks is not None:
+                x = x * masks[i]
+            x = layer(x)
+        return x.squeeze(-1)
+
+
+def build_generator(cfg: Config, d_out: int, out_bias: Tensor | None = None) -> Generator:
+    """The generator of `cfg`: weights uniform in +-g_init_range, biases 0, output bias as given."""
+    G = Generator(cfg.noise_dim, cfg.g_hidden, d_out, sigmoid=cfg.dataset == "mnist")
+    _init_uniform(G, cfg.g_init_range)
+    if out_bias is not None:
+        with torch.no_grad():
+            G.out.bias.copy_(out_bias)
+    return G
+
+
+def build_discriminator(cfg: Config, d_in: int) -> Discriminator:
+    """The discriminator of `cfg`: weights uniform in +-d_init_range, biases 0."""
+    keep = [cfg.d_keep_input] + [cfg.d_keep_hidden] * len(cfg.d_hidden)
+    D = Discriminator(d_in, cfg.d_hidden, cfg.d_arch, cfg.d_pieces, keep)
+    _init_uniform(D, cfg.d_init_range)
+    return D
+
+
+def sigmoid_bias_from_marginals(x: Tensor, eps: float = 1e-7) -> Tensor:
+    """logit of each pixel's training-set mean (clipped to [eps, 1 - eps]): G's initial output bias."""
+    p = x.double().mean(0).clamp(eps, 1 - eps)
+    return torch.log(p / (1 - p)).float()
+
+
+def _init_uniform(module: nn.Module, irange: float) -> None:
+    """Pylearn2's ``irange``: weights uniform in [-irange, irange], biases zero (drawn from torch's global RNG)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.uniform_(m.weight, -irange, irange)
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,359 @@
+"""Training: Algorithm 1 (alternating, k D-steps per G-step) and the original code's simultaneous update.
+
+A `Trainer` owns G, D, their optimisers, one seeded RNG and the schedules; `fit` runs whole epochs,
+logs one JSON line per epoch, and checkpoints atomically so that a resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from gan_lib.config import Config, config_from_dict
+from gan_lib.data import Mixture, load_mnist
+from gan_lib.models import Discriminator, Generator, build_discriminator, build_generator, sigmoid_bias_from_marginals
+from gan_lib.objectives import discriminator_loss, generator_loss, grad_scale
+
+EpochHook = Callable[["Trainer"], dict[str, Any] | None]
+
+
+# ---------------------------------------------------------------- schedules (pure functions of the counters)
+
+
+def learning_rate(cfg: Config, step: int) -> float:
+    """Pylearn2 ExponentialDecay: lr / decay^step after `step` minibatches, never below lr_min."""
+    return max(cfg.lr / cfg.lr_decay**step, cfg.lr_min)
+
+
+def momentum(cfg: Config, epoch: int) -> float:
+    """Pylearn2 MomentumAdjustor: linear ramp from `momentum` to `momentum_final` between the start and saturate epochs."""
+    width = cfg.momentum_saturate - cfg.momentum_start
+    alpha = float(epoch >= cfg.momentum_start) if width == 0 else (epoch - cfg.momentum_start) / width
+    alpha = min(max(alpha, 0.0), 1.0)
+    return cfg.momentum * (1 - alpha) + cfg.momentum_final * alpha
+
+
+# ---------------------------------------------------------------- optimiser
+
+
+class MomentumSGD(torch.optim.Optimizer):
+    """Pylearn2's momentum rule, inc = mu * inc - lr * grad; param += inc (lr inside the velocity, unlike torch.optim.SGD)."""
+
+    def __init__(self, params: Any, lr: float, momentum: float) -> None:
+        super().__init__(params, {"lr": lr, "momentum": momentum})
+
+    @torch.no_grad()
+    def step(self) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            for p in params:
+                if "inc" not in self.state[p]:
+                    self.state[p]["inc"] = torch.zeros_like(p)
+            incs = [self.state[p]["inc"] for p in params]
+            torch._foreach_mul_(incs, group["momentum"])
+            torch._foreach_add_(incs, [p.grad for p in params], alpha=-group["lr"])
+            torch._foreach_add_(params, incs)
+
+
+def make_optimizer(cfg: Config, params: Any) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.adam_betas))
+    return MomentumSGD(params, lr=cfg.lr, momentum=cfg.momentum)
+
+
+# ---------------------------------------------------------------- data and noise
+
+
+def training_data(cfg: Config) -> Tensor:
+    """The training set as an N x dim float32 tensor: MNIST train[0:50000], or toy_n draws from the toy mixture."""
+    if cfg.dataset == "mnist":
+        return torch.from_numpy(load_mnist(cfg.data_dir).train_x)
+    return Mixture(tuple(cfg.toy_weights), tuple(cfg.toy_means), tuple(cfg.toy_stds)).sample(cfg.toy_n, cfg.seed)
+
+
+def sample_noise(cfg: Config, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> Tensor:
+    """n draws of z ~ p_z: uniform on [-sqrt 3, sqrt 3] (unit variance) or standard normal."""
+    if cfg.noise == "normal":
+        return torch.randn(n, cfg.noise_dim, generator=generator, device=device)
+    u = torch.rand(n, cfg.noise_dim, generator=generator, device=device)
+    return u.mul_(2 * math.sqrt(3)).sub_(math.sqrt(3))
+
+
+@torch.no_grad()
+def generate(G: Generator, cfg: Config, n: int, seed: int, batch: int = 2000) -> Tensor:
+    """n samples of G (eval mode, on G's device), reproducible from the seed."""
+    device = next(G.parameters()).device
+    gen = torch.Generator(device).manual_seed(seed)
+    z = sample_noise(cfg, n, gen, device)
+    return torch.cat([G(chunk) for chunk in z.split(batch)])
+
+
+# ---------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """G, D, optimisers, RNG and counters of one run; `fit` trains epoch by epoch until `cfg.epochs`."""
+
+    def __init__(self, cfg: Config, data: Tensor, device: str | torch.device = "cpu") -> None:
+        self.cfg, self.device = cfg, torch.device(device)
+        self.data = data.to(self.device)
+        if len(self.data) < cfg.batch_size * cfg.k:
+            raise ValueError(f"{len(self.data)} training examples are fewer than one step needs ({cfg.batch_size * cfg.k})")
+        bias = sigmoid_bias_from_marginals(data) if cfg.dataset == "mnist" else None
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.G = build_generator(cfg, data.shape[1], bias).to(self.device)
+            self.D = build_discriminator(cfg, data.shape[1]).to(self.device)
+        self.opt_g = make_optimizer(cfg, self.G.parameters())
+        self.opt_d = make_optimizer(cfg, self.D.parameters())
+        self.rng = torch.Generator(self.device).manual_seed(cfg.seed + 1)
+        self.epoch = 0
+        self.step = 0
+
+    # ------------------------------------------------------------ one update
+
+    def _noise(self, n: int) -> Tensor:
+        return sample_noise(self.cfg, n, self.rng, self.device)
+
+    def _masks(self, n: int) -> list[Tensor] | None:
+        return self.D.dropout_masks(n, self.rng) if self.cfg.d_dropout else None
+
+    def _set_hyperparameters(self) -> None:
+        lr, mu = learning_rate(self.cfg, self.step), momentum(self.cfg, self.epoch)
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+                if "momentum" in group:
+                    group["momentum"] = mu
+
+    def _generator_grads(self, fake: Tensor, logits_fake: Tensor) -> Tensor:
+        """G's gradients from its loss, through `fake`; returns the loss (AdversaryCost2 rescaling optional)."""
+        g_loss = generator_loss(logits_fake, self.cfg.g_loss)
+        (grad_fake,) = torch.autograd.grad(g_loss, fake, retain_graph=True)
+        if self.cfg.scale_grads:
+            grad_fake = grad_fake * grad_scale(grad_fake, self.cfg.target_scale)
+        g_params = list(self.G.parameters())
+        for p, g in zip(g_params, torch.autograd.grad(fake, g_params, grad_fake)):
+            p.grad = g
+        return g_loss
+
+    def simultaneous_step(self, x: Tensor) -> tuple[Tensor, ...]:
+        """The original code's update: D and G gradients from the same minibatch, samples and dropout masks, one step."""
+        n = len(x)
+        fake = self.G(self._noise(n))
+        masks = self._masks(2 * n)
+        logits = self.D(torch.cat([x, fake]), masks)
+        logits_real, logits_fake = logits[:n], logits[n:]
+        d_loss = discriminator_loss(logits_real, logits_fake)
+        d_params = list(self.D.parameters())
+        for p, g in zip(d_params, torch.autograd.grad(d_loss, d_params, retain_graph=True)):
+            p.grad = g
+        g_loss = self._generator_grads(fake, logits_fake)
+        self.opt_d.step()
+        self.opt_g.step()
+        return d_loss.detach(), g_loss.detach(), logits_real.detach(), logits_fake.detach()
+
+    def discriminator_step(self, x: Tensor) -> tuple[Tensor, ...]:
+        """One ascent step of Algorithm 1's inner loop on V(D, G) with G fixed."""
+        n = len(x)
+        with torch.no_grad():
+            fake = self.G(self._noise(n))
+        logits = self.D(torch.cat([x, fake]), self._masks(2 * n))
+        d_loss = discriminator_loss(logits[:n], logits[n:])
+        d_params = list(self.D.parameters())
+        for p, g in zip(d_params, torch.autograd.grad(d_loss, d_params)):
+            p.grad = g
+        self.opt_d.step()
+        return d_loss.detach(), logits[:n].detach(), logits[n:].detach()
+
+    def generator_step(self, n: int) -> Tensor:
+        """Algorithm 1's outer step: fresh noise, descend G's loss with D fixed."""
+        fake = self.G(self._noise(n))
+        g_loss = self._generator_grads(fake, self.D(fake, self._masks(n)))
+        self.opt_g.step()
+        return g_loss.detach()
+
+    # ------------------------------------------------------------ epochs
+
+    def _batches(self) -> Iterator[Tensor]:
+        """This epoch's minibatches: a fresh permutation from the run's RNG, the last partial batch dropped."""
+        perm = torch.randperm(len(self.data), generator=self.rng, device=self.device)
+        b = self.cfg.batch_size
+        for i in range(len(self.data) // b):
+            yield self.data[perm[i * b : (i + 1) * b]]
+
+    @property
+    def k(self) -> int:
+        """D-steps per G-step: cfg.k for Algorithm 1, 1 for the simultaneous update."""
+        return self.cfg.k if self.cfg.update == "alternating" else 1
+
+    def steps_per_epoch(self) -> int:
+        """Minibatches used per epoch: whole batches, in whole groups of k."""
+        return len(self.data) // self.cfg.batch_size // self.k * self.k
+
+    def train_epoch(self, progress: tqdm | None = None) -> dict[str, Any]:
+        """One pass over the data; returns the epoch's mean losses and mean D outputs."""
+        self.G.train()
+        self.D.train()
+        sums = torch.zeros(4, device=self.device)
+        start, batches = time.perf_counter(), self._batches()
+        n_iterations = self.steps_per_epoch() // self.k
+        for _ in range(n_iterations):
+            for _ in range(self.k):
+                self._set_hyperparameters()
+                if self.cfg.update == "simultaneous":
+                    d_loss, g_loss, logits_real, logits_fake = self.simultaneous_step(next(batches))
+                else:
+                    d_loss, logits_real, logits_fake = self.discriminator_step(next(batches))
+                self.step += 1
+            if self.cfg.update == "alternating":
+                g_loss = self.generator_step(self.cfg.batch_size)
+            sums += torch.stack([d_loss, g_loss, torch.sigmoid(logits_real).mean(), torch.sigmoid(logits_fake).mean()])
+            if progress is not None:
+                progress.update(self.k)
+        self.epoch += 1
+        d_loss, g_loss, d_real, d_fake = (sums / n_iterations).tolist()
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "lr": learning_rate(self.cfg, self.step),
+            "momentum": momentum(self.cfg, self.epoch - 1),
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "d_real": d_real,
+            "d_fake": d_fake,
+            "seconds": time.perf_counter() - start,
+        }
+
+    def fit(
+        self,
+        out_dir: str | Path | None = None,
+        hook: EpochHook | None = None,
+        progress: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Train until `cfg.epochs`; after each epoch run `hook`, append a JSON line and checkpoint (if out_dir)."""
+        out = Path(out_dir) if out_dir is not None else None
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        history = []
+        remaining = self.cfg.epochs - self.epoch
+        with tqdm(total=remaining * self.steps_per_epoch(), disable=not progress, unit="step", desc="train") as bar:
+            while self.epoch < self.cfg.epochs:
+                record = self.train_epoch(bar)
+                if hook is not None:
+                    record.update(hook(self) or {})
+                bar.set_postfix(epoch=self.epoch, d_loss=f"{record['d_loss']:.3f}", g_loss=f"{record['g_loss']:.3f}")
+                history.append(record)
+                if out is not None:
+                    with open(out / "metrics.jsonl", "a") as f:
+                        f.write(json.dumps(record) + "\n")
+                    self.save(out / "checkpoint.pt")
+        return history
+
+    # ------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.to_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": self.rng.get_state(),
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write a checkpoint atomically: a temp file in the same folder, then rename over the old one."""
+        save_atomic(self.state_dict(), Path(path))
+
+    @classmethod
+    def resume(cls, path: str | Path, data: Tensor, device: str | torch.device = "cpu", cfg: Config | None = None) -> Trainer:
+        """Rebuild a trainer from a checkpoint; `cfg` (e.g. with more epochs) replaces the stored one if given."""
+        state = load_checkpoint(path, device)
+        trainer = cls(cfg or config_from_dict(state["config"], source=str(path)), data, device)
+        trainer.G.load_state_dict(state["G"])
+        trainer.D.load_state_dict(state["D"])
+        trainer.opt_g.load_state_dict(state["opt_g"])
+        trainer.opt_d.load_state_dict(state["opt_d"])
+        trainer.rng.set_state(state["rng"].cpu() if trainer.device.type == "cpu" else state["rng"])
+        trainer.epoch, trainer.step = state["epoch"], state["step"]
+        return trainer
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to a temp file beside `path`, fsync, then os.replace: a crash never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message names the file."""
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by `Trainer.save` (or a generator-only export), with a clear error if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {path} could not be read ({type(e).__name__}: {e}); is it a gan_lib checkpoint?") from e
+    if not isinstance(state, dict) or "config" not in state or "G" not in state:
+        raise CheckpointError(f"checkpoint {path} is not a gan_lib checkpoint (expected keys 'config' and 'G')")
+    return state
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, Config]:
+    """G (eval mode, float32) and its config from a checkpoint."""
+    state = load_checkpoint(path, device)
+    cfg = config_from_dict(state["config"], source=str(path))
+    d_out = state["G"]["out.weight"].shape[0]
+    G = build_generator(cfg, d_out).to(device)
+    G.load_state_dict({k: v.float() for k, v in state["G"].items()})
+    return G.eval(), cfg
+
+
+def fit_discriminator(cfg: Config, p_data: Mixture, p_g: Mixture, steps: int) -> tuple[Discriminator, list[float]]:
+    """Train D alone against two fixed 1-D distributions (fresh samples each step): the inner loop of Algorithm 1 run to
+    convergence, whose limit Proposition 1 predicts. Returns D (eval mode) and its loss per step."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        D = build_discriminator(cfg, 1)
+    opt = make_optimizer(cfg, D.parameters())
+    rng = torch.Generator().manual_seed(cfg.seed + 1)
+    losses = []
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        seeds = torch.randint(2**31 - 1, (2,), generator=rng).tolist()
+        x, fake = p_data.sample(cfg.batch_size, seeds[0]), p_g.sample(cfg.batch_size, seeds[1])
+        masks = D.dropout_masks(2 * cfg.batch_size, rng) if cfg.d_dropout else None
+        logits = D(torch.cat([x, fake]), masks)
+        loss = discriminator_loss(logits[: cfg.batch_size], logits[cfg.batch_size :])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return D.eval(), losses
