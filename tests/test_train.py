@@ -1,0 +1,485 @@
+"""Tests for gan_lib.train: schedules, the Pylearn2 momentum rule, the updates' gradients, determinism,
+checkpointing (atomic writes, exact resume, clear errors) and the per-epoch log."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gan_lib.config import Config
+from gan_lib.train import (
+    CheckpointError,
+    MomentumSGD,
+    Trainer,
+    generate,
+    learning_rate,
+    load_checkpoint,
+    load_generator,
+    make_optimizer,
+    momentum,
+    sample_noise,
+    training_data,
+)
+
+RECORD_KEYS = {"epoch", "step", "lr", "momentum", "d_loss", "g_loss", "d_real", "d_fake", "seconds"}
+
+
+def params(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def assert_same_state(a: Trainer, b: Trainer) -> None:
+    """Bitwise-equal parameters, optimiser buffers, RNG state and counters."""
+    for x, y in [(a.G.state_dict(), b.G.state_dict()), (a.D.state_dict(), b.D.state_dict())]:
+        assert x.keys() == y.keys()
+        assert all(torch.equal(x[k], y[k]) for k in x)
+    for oa, ob in [(a.opt_g, b.opt_g), (a.opt_d, b.opt_d)]:
+        sa, sb = oa.state_dict()["state"], ob.state_dict()["state"]
+        assert sa.keys() == sb.keys() and len(sa) > 0
+        assert all(torch.equal(sa[i]["inc"], sb[i]["inc"]) for i in sa)
+        assert oa.param_groups[0]["lr"] == ob.param_groups[0]["lr"]
+        assert oa.param_groups[0]["momentum"] == ob.param_groups[0]["momentum"]
+    assert torch.equal(a.rng.get_state(), b.rng.get_state())
+    assert (a.epoch, a.step) == (b.epoch, b.step)
+
+
+def without_seconds(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "seconds"}
+
+
+# --- schedules -----------------------------------------------------------------------------------
+
+
+def test_learning_rate_schedule() -> None:
+    cfg = Config()
+    assert learning_rate(cfg, 0) == 0.1
+    for step in (1, 10, 1000, 500_000):
+        assert learning_rate(cfg, step) == pytest.approx(0.1 / 1.000004**step, rel=1e-12)
+    assert learning_rate(cfg, 500_000) == pytest.approx(0.1 * math.exp(-2.0), rel=1e-5)
+    # floor: 0.1 / 1.000004^s reaches 1e-6 near s = 2.878e6
+    assert learning_rate(cfg, 2_870_000) > 1e-6
+    assert learning_rate(cfg, 2_900_000) == 1e-6
+    assert learning_rate(cfg, 10**8) == 1e-6
+    assert learning_rate(cfg.replace(lr_decay=1.0), 10**6) == 0.1
+
+
+def test_momentum_schedule() -> None:
+    cfg = Config()
+    assert momentum(cfg, 0) == 0.5 and momentum(cfg, 1) == 0.5
+    assert momentum(cfg, 2) == pytest.approx(0.5 + 0.2 / 249, rel=1e-12)
+    assert momentum(cfg, 125) == pytest.approx(0.5 + 0.2 * 124 / 249, rel=1e-12)
+    assert momentum(cfg, 249) == pytest.approx(0.5 + 0.2 * 248 / 249, rel=1e-12)
+    assert momentum(cfg, 250) == pytest.approx(0.7, rel=1e-12)
+    assert momentum(cfg, 1000) == pytest.approx(0.7, rel=1e-12)
+    values = [momentum(cfg, e) for e in range(1, 251)]
+    steps = [b - a for a, b in zip(values, values[1:])]
+    assert max(steps) == pytest.approx(min(steps), rel=1e-6)  # linear
+
+
+def test_momentum_jumps_when_start_equals_saturate() -> None:
+    cfg = Config(momentum_start=3, momentum_saturate=3)
+    assert [momentum(cfg, e) for e in range(5)] == [0.5, 0.5, 0.5, 0.7, 0.7]
+
+
+def test_trainer_uses_the_schedules_like_pylearn2(toy_config: Config) -> None:
+    """MomentumAdjustor's counter is 1 during the first epoch (Pylearn2 calls on_monitor once before training),
+    so epoch e (1-based) trains with momentum(cfg, e); ExponentialDecay sets lr / decay^s before minibatch s."""
+    cfg = toy_config.replace(momentum_start=1, momentum_saturate=3, epochs=4, lr_decay=1.1)
+    trainer = Trainer(cfg, training_data(cfg))
+    seen = []
+
+    def hook(t: Trainer) -> dict:
+        seen.append([(g["lr"], g["momentum"]) for opt in (t.opt_g, t.opt_d) for g in opt.param_groups])
+        return {}
+
+    history = trainer.fit(hook=hook, progress=False)
+    steps = trainer.steps_per_epoch()
+    assert steps == 8
+    for e, (record, groups) in enumerate(zip(history, seen), start=1):
+        expected_mu = [0.5, 0.6, 0.7, 0.7][e - 1]
+        assert record["momentum"] == pytest.approx(expected_mu, rel=1e-12)
+        for lr, mu in groups:
+            assert mu == pytest.approx(expected_mu, rel=1e-12)
+            assert lr == pytest.approx(learning_rate(cfg, e * steps - 1), rel=1e-12)  # the last step's lr
+        assert record["lr"] == pytest.approx(learning_rate(cfg, e * steps), rel=1e-12)  # the next step's lr
+
+
+# --- optimiser -----------------------------------------------------------------------------------
+
+
+def test_momentum_sgd_is_the_pylearn2_rule() -> None:
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    frozen = torch.nn.Parameter(torch.tensor([3.0], dtype=torch.float64))
+    opt = MomentumSGD([p, frozen], lr=0.1, momentum=0.5)
+    # inc = mu * inc - lr * g; p += inc, with lr and mu changed between steps as the schedules do
+    schedule = [(0.1, 0.5, [1.0, 2.0]), (0.2, 0.5, [-1.0, 0.5]), (0.1, 0.7, [0.0, 0.0])]
+    expected = [[0.9, -2.2], [1.05, -2.4], [1.155, -2.54]]
+    for (lr, mu, g), want in zip(schedule, expected):
+        opt.param_groups[0].update(lr=lr, momentum=mu)
+        p.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        torch.testing.assert_close(p.detach(), torch.tensor(want, dtype=torch.float64), rtol=0, atol=1e-12)
+    expected_inc = torch.tensor([0.105, -0.14], dtype=torch.float64)
+    torch.testing.assert_close(opt.state[p]["inc"], expected_inc, rtol=0, atol=1e-12)
+    assert frozen.item() == 3.0 and frozen not in opt.state
+
+
+def test_make_optimizer() -> None:
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    assert isinstance(make_optimizer(Config(), p), MomentumSGD)
+    adam = make_optimizer(Config(optimizer="adam", adam_betas=[0.5, 0.99], lr=0.01), p)
+    assert isinstance(adam, torch.optim.Adam)
+    assert adam.param_groups[0]["betas"] == (0.5, 0.99) and adam.param_groups[0]["lr"] == 0.01
+
+
+# --- noise and data ------------------------------------------------------------------------------
+
+
+def test_uniform_noise_has_unit_variance_and_bounded_support() -> None:
+    z = sample_noise(Config(), 2000, torch.Generator().manual_seed(0))
+    assert z.shape == (2000, 100)
+    assert z.min() >= -math.sqrt(3) and z.max() <= math.sqrt(3) and z.max() > 1.7
+    assert z.mean().item() == pytest.approx(0.0, abs=0.01) and z.var().item() == pytest.approx(1.0, abs=0.01)
+
+
+def test_normal_noise_and_reproducibility() -> None:
+    cfg = Config(noise="normal", noise_dim=10)
+    z = sample_noise(cfg, 20000, torch.Generator().manual_seed(1))
+    assert z.abs().max() > math.sqrt(3)
+    assert z.mean().item() == pytest.approx(0.0, abs=0.01) and z.var().item() == pytest.approx(1.0, abs=0.01)
+    assert torch.equal(sample_noise(cfg, 5, torch.Generator().manual_seed(2)),
+                       sample_noise(cfg, 5, torch.Generator().manual_seed(2)))
+
+
+def test_toy_training_data_is_seeded(toy_config: Config) -> None:
+    x = training_data(toy_config)
+    assert x.shape == (400, 1) and x.dtype == torch.float32
+    assert torch.equal(x, training_data(toy_config))
+    assert not torch.equal(x, training_data(toy_config.replace(seed=1)))
+    assert (x < 0).float().mean().item() == pytest.approx(0.5, abs=0.1)  # two symmetric modes at -2 and 2
+
+
+def test_too_little_data_is_refused(toy_config: Config) -> None:
+    with pytest.raises(ValueError, match="fewer than one step"):
+        Trainer(toy_config, torch.zeros(49, 1))
+    with pytest.raises(ValueError, match="fewer than one step"):
+        Trainer(toy_config.replace(update="alternating", k=3), torch.zeros(149, 1))
+
+
+def test_generate_is_seeded(tiny_mnist_config: Config, mnist_subset: torch.Tensor) -> None:
+    trainer = Trainer(tiny_mnist_config, mnist_subset)
+    a = generate(trainer.G, tiny_mnist_config, 30, seed=5, batch=7)
+    assert a.shape == (30, 784) and 0 <= a.min() and a.max() <= 1
+    assert torch.equal(a, generate(trainer.G, tiny_mnist_config, 30, seed=5, batch=7))
+    torch.testing.assert_close(a, generate(trainer.G, tiny_mnist_config, 30, seed=5), rtol=1e-5, atol=1e-7)
+    assert not torch.equal(a, generate(trainer.G, tiny_mnist_config, 30, seed=6))
+
+
+def test_initial_generator_output_bias(tiny_mnist_config: Config, mnist_subset: torch.Tensor) -> None:
+    trainer = Trainer(tiny_mnist_config, mnist_subset)
+    p = mnist_subset.double().mean(0).clamp(1e-7, 1 - 1e-7)
+    torch.testing.assert_close(trainer.G.out.bias.detach().double(), torch.log(p / (1 - p)), rtol=1e-5, atol=1e-5)
+
+
+# --- the updates ---------------------------------------------------------------------------------
+
+
+def fixed_randomness(trainer: Trainer, monkeypatch: pytest.MonkeyPatch, n: int) -> tuple[torch.Tensor, list, list]:
+    """Replace the trainer's noise and dropout draws by fixed tensors; returns them and a log of the mask calls."""
+    gen = torch.Generator().manual_seed(123)
+    z = sample_noise(trainer.cfg, n, gen)
+    masks = trainer.D.dropout_masks(2 * n, gen)
+    calls: list[int] = []
+
+    def fake_noise(m: int) -> torch.Tensor:
+        assert m == n
+        return z
+
+    def fake_masks(m: int) -> list[torch.Tensor]:
+        calls.append(m)
+        return masks
+
+    monkeypatch.setattr(trainer, "_noise", fake_noise)
+    monkeypatch.setattr(trainer, "_masks", fake_masks)
+    return z, masks, calls
+
+
+def move_away_from_chance(trainer: Trainer) -> None:
+    """At init D(x) ~ 1/2 for every x, where the two generator losses have the same gradient; make D opinionated."""
+    with torch.no_grad():
+        for p in trainer.D.parameters():
+            p.mul_(20)
+        trainer.D.layers[-1].bias.fill_(1.5)
+
+
+def reference_grads(G: torch.nn.Module, D: torch.nn.Module, x: torch.Tensor, z: torch.Tensor, masks: list,
+                    g_loss: str) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """Plain autograd on copies: D-grads of d_obj, G-grads of g_obj through the SAME D forward (AdversaryCost2)."""
+    G, D = copy.deepcopy(G), copy.deepcopy(D)
+    n = len(x)
+    fake = G(z)
+    logits = D(torch.cat([x, fake]), masks)
+    lr, lf = logits[:n], logits[n:]
+    d_obj = 0.5 * (F.binary_cross_entropy_with_logits(lr, torch.ones_like(lr))
+                   + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf)))
+    if g_loss == "nonsaturating":
+        g_obj = F.binary_cross_entropy_with_logits(lf, torch.ones_like(lf))
+    else:
+        g_obj = -F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))
+    d_grads = torch.autograd.grad(d_obj, list(D.parameters()), retain_graph=True)
+    (grad_fake,) = torch.autograd.grad(g_obj, fake, retain_graph=True)
+    g_grads = torch.autograd.grad(g_obj, list(G.parameters()))
+    return list(d_grads), list(g_grads), grad_fake
+
+
+@pytest.mark.parametrize("g_loss, dropout", [("nonsaturating", True), ("minimax", True), ("nonsaturating", False)])
+def test_simultaneous_step_gradients_match_reference(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor, monkeypatch: pytest.MonkeyPatch, g_loss: str, dropout: bool
+) -> None:
+    cfg = tiny_mnist_config.replace(g_loss=g_loss, d_dropout=dropout)
+    trainer = Trainer(cfg, mnist_subset)
+    move_away_from_chance(trainer)
+    x = mnist_subset[:100]
+    z, masks, calls = fixed_randomness(trainer, monkeypatch, 100)
+    if not dropout:
+        masks = None
+        monkeypatch.setattr(trainer, "_masks", lambda m: calls.append(m))
+    d_grads, g_grads, _ = reference_grads(trainer.G, trainer.D, x, z, masks, g_loss)
+    g_before, d_before = params(trainer.G), params(trainer.D)
+    trainer._set_hyperparameters()
+    d_loss, g_loss_value, *_ = trainer.simultaneous_step(x)
+    assert calls == [200]  # one set of masks for real and fake rows, shared by both losses
+    for p, g in zip(trainer.D.parameters(), d_grads):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-8)
+    for p, g in zip(trainer.G.parameters(), g_grads):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-8)
+    # first step, zero velocity: p <- p - 0.1 * grad for both nets, in the same step
+    for before, p, g in zip(d_before + g_before, [*trainer.D.parameters(), *trainer.G.parameters()], d_grads + g_grads):
+        torch.testing.assert_close(p.detach(), before - 0.1 * g, rtol=1e-5, atol=1e-7)
+    assert torch.isfinite(d_loss) and torch.isfinite(g_loss_value)
+
+
+@pytest.mark.parametrize("target", [1e3, 1e-9])
+def test_scale_grads_rescales_only_generator(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor, monkeypatch: pytest.MonkeyPatch, target: float
+) -> None:
+    cfg = tiny_mnist_config.replace(scale_grads=True, target_scale=target)
+    trainer = Trainer(cfg, mnist_subset)
+    move_away_from_chance(trainer)
+    x = mnist_subset[:100]
+    z, masks, _ = fixed_randomness(trainer, monkeypatch, 100)
+    d_grads, g_grads, grad_fake = reference_grads(trainer.G, trainer.D, x, z, masks, cfg.g_loss)
+    factor = max(1.0, target / grad_fake.double().norm().item())
+    assert (factor > 10) if target > 1 else (factor == 1.0)
+    trainer.simultaneous_step(x)
+    for p, g in zip(trainer.D.parameters(), d_grads):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-8)
+    for p, g in zip(trainer.G.parameters(), g_grads):
+        torch.testing.assert_close(p.grad, g * factor, rtol=1e-4, atol=1e-8 * factor)
+
+
+def test_discriminator_step_leaves_generator_alone(tiny_mnist_config: Config, mnist_subset: torch.Tensor) -> None:
+    trainer = Trainer(tiny_mnist_config.replace(update="alternating", k=2), mnist_subset)
+    g_before, d_before = params(trainer.G), params(trainer.D)
+    trainer.discriminator_step(mnist_subset[:100])
+    assert all(torch.equal(a, b) for a, b in zip(g_before, trainer.G.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(d_before, trainer.D.parameters()))
+    d_before = params(trainer.D)
+    trainer.generator_step(100)
+    assert all(torch.equal(a, b) for a, b in zip(d_before, trainer.D.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(g_before, trainer.G.parameters()))
+
+
+def test_generator_step_gradient_matches_reference(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer = Trainer(tiny_mnist_config.replace(update="alternating", k=2, g_loss="minimax"), mnist_subset)
+    move_away_from_chance(trainer)
+    gen = torch.Generator().manual_seed(9)
+    z = sample_noise(trainer.cfg, 100, gen)
+    masks = trainer.D.dropout_masks(100, gen)
+    monkeypatch.setattr(trainer, "_noise", lambda n: z)
+    monkeypatch.setattr(trainer, "_masks", lambda n: masks)
+    G, D = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
+    lf = D(G(z), masks)
+    expected = torch.autograd.grad(torch.log1p(-torch.sigmoid(lf.double())).mean(), list(G.parameters()))
+    trainer.generator_step(100)
+    for p, g in zip(trainer.G.parameters(), expected):
+        torch.testing.assert_close(p.grad, g.float(), rtol=1e-4, atol=1e-8)
+
+
+def test_alternating_k_discriminator_updates_per_generator_update(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer = Trainer(tiny_mnist_config.replace(update="alternating", k=2), mnist_subset)
+    order: list[str] = []
+    for name, opt in (("D", trainer.opt_d), ("G", trainer.opt_g)):
+        monkeypatch.setattr(opt, "step", (lambda s, n: lambda: (order.append(n), s())[1])(opt.step, name))
+    assert trainer.steps_per_epoch() == 4  # 5 batches of 100, in whole groups of k = 2
+    record = trainer.train_epoch()
+    assert order == ["D", "D", "G", "D", "D", "G"]
+    assert trainer.step == record["step"] == 4 and trainer.epoch == 1
+
+
+def test_simultaneous_epoch_steps_both_nets_once_per_batch(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer = Trainer(tiny_mnist_config, torch.cat([mnist_subset, mnist_subset[:50]]))  # 550 rows: 5 whole batches
+    order: list[str] = []
+    for name, opt in (("D", trainer.opt_d), ("G", trainer.opt_g)):
+        monkeypatch.setattr(opt, "step", (lambda s, n: lambda: (order.append(n), s())[1])(opt.step, name))
+    record = trainer.train_epoch()
+    assert order == ["D", "G"] * 5
+    assert record["step"] == 5
+    assert 0 < record["d_real"] < 1 and 0 < record["d_fake"] < 1
+    assert math.isfinite(record["d_loss"]) and math.isfinite(record["g_loss"])
+
+
+# --- determinism and resume ----------------------------------------------------------------------
+
+
+def test_same_seed_gives_bitwise_identical_runs(tiny_mnist_config: Config, mnist_subset: torch.Tensor) -> None:
+    a, b = Trainer(tiny_mnist_config, mnist_subset), Trainer(tiny_mnist_config, mnist_subset)
+    ha, hb = a.fit(progress=False), b.fit(progress=False)
+    assert_same_state(a, b)
+    assert [without_seconds(r) for r in ha] == [without_seconds(r) for r in hb]
+    c = Trainer(tiny_mnist_config.replace(seed=1), mnist_subset)
+    c.fit(progress=False)
+    assert not torch.equal(a.G.out.weight, c.G.out.weight)
+
+
+def test_resume_equals_uninterrupted_run(tiny_mnist_config: Config, mnist_subset: torch.Tensor, tmp_path: Path) -> None:
+    cfg2 = tiny_mnist_config.replace(epochs=2)
+    straight = Trainer(cfg2, mnist_subset)
+    history = straight.fit(tmp_path / "straight", progress=False)
+
+    Trainer(tiny_mnist_config, mnist_subset).fit(tmp_path / "split", progress=False)
+    resumed = Trainer.resume(tmp_path / "split" / "checkpoint.pt", mnist_subset, cfg=cfg2)
+    assert (resumed.epoch, resumed.step) == (1, 5)
+    more = resumed.fit(tmp_path / "split", progress=False)
+
+    assert_same_state(straight, resumed)
+    assert len(more) == 1 and without_seconds(more[0]) == without_seconds(history[1])
+    lines = [[without_seconds(json.loads(line)) for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+             for d in ("straight", "split")]
+    assert lines[0] == lines[1] and [r["epoch"] for r in lines[0]] == [1, 2]
+    for name in ("straight", "split"):
+        state = load_checkpoint(tmp_path / name / "checkpoint.pt")
+        assert (state["epoch"], state["step"]) == (2, 10)
+        assert torch.equal(state["G"]["out.weight"], straight.G.out.weight)
+
+
+def test_resume_without_config_uses_the_stored_one(tiny_mnist_config: Config, mnist_subset: torch.Tensor,
+                                                   tmp_path: Path) -> None:
+    trainer = Trainer(tiny_mnist_config, mnist_subset)
+    trainer.fit(tmp_path, progress=False)
+    resumed = Trainer.resume(tmp_path / "checkpoint.pt", mnist_subset)
+    assert resumed.cfg == tiny_mnist_config
+    assert resumed.fit(progress=False) == []  # already at cfg.epochs
+    assert_same_state(trainer, resumed)
+
+
+def test_load_generator_matches_trainer(tiny_mnist_config: Config, mnist_subset: torch.Tensor, tmp_path: Path) -> None:
+    trainer = Trainer(tiny_mnist_config, mnist_subset)
+    trainer.save(tmp_path / "c.pt")
+    G, cfg = load_generator(tmp_path / "c.pt")
+    assert cfg == tiny_mnist_config and not G.training
+    z = torch.rand(4, 100)
+    assert torch.equal(G(z), trainer.G(z))
+
+
+# --- fit and the log -----------------------------------------------------------------------------
+
+
+def test_fit_writes_one_json_line_per_epoch_and_a_checkpoint(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor, tmp_path: Path
+) -> None:
+    cfg = tiny_mnist_config.replace(epochs=2)
+    trainer = Trainer(cfg, mnist_subset)
+    out = tmp_path / "a" / "b"
+    history = trainer.fit(out, hook=lambda t: {"hooked": t.epoch * 10}, progress=False)
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lines == history and len(lines) == 2
+    for epoch, record in enumerate(lines, start=1):
+        assert set(record) == RECORD_KEYS | {"hooked"}
+        assert (record["epoch"], record["step"], record["hooked"]) == (epoch, 5 * epoch, 10 * epoch)
+        assert record["lr"] == pytest.approx(learning_rate(cfg, 5 * epoch), rel=1e-12)
+        assert record["momentum"] == pytest.approx(momentum(cfg, epoch), rel=1e-12)
+        assert 0 < record["d_real"] < 1 and 0 < record["d_fake"] < 1 and record["seconds"] >= 0
+        assert math.isfinite(record["d_loss"]) and math.isfinite(record["g_loss"])
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["config"] == cfg.to_dict() and (state["epoch"], state["step"]) == (2, 10)
+    assert {"G", "D", "opt_g", "opt_d", "rng"} <= set(state)
+    assert sorted(os.listdir(out)) == ["checkpoint.pt", "metrics.jsonl"]
+
+
+# --- checkpoint files ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
+def test_checkpoint_write_is_atomic(
+    toy_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    trainer = Trainer(toy_config, training_data(toy_config))
+    path = tmp_path / "checkpoint.pt"
+    trainer.save(path)
+    before = path.read_bytes()
+    trainer.train_epoch()
+
+    def broken_save(obj: object, f, *args, **kwargs) -> None:
+        f.write(b"half a checkpoint")
+        raise error
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(type(error)):
+        trainer.save(path)
+    with pytest.raises(type(error)):
+        trainer.save(tmp_path / "new.pt")
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.pt"]
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 0
+
+
+def corrupt_files(folder: Path, good: Path) -> dict[str, Path]:
+    """Files that are not usable checkpoints, by kind."""
+    raw = good.read_bytes()
+    files = {
+        "truncated": raw[: len(raw) // 2],
+        "empty": b"",
+        "text": b"epoch: 3\nG: weights\n",
+        "pickle": pickle.dumps({"config": {}, "G": object()}),
+    }
+    out = {}
+    for name, data in files.items():
+        out[name] = folder / f"{name}.pt"
+        out[name].write_bytes(data)
+    torch.save([1, 2, 3], folder / "list.pt")
+    torch.save({"G": {}}, folder / "no_config.pt")
+    out["list"], out["no_config"] = folder / "list.pt", folder / "no_config.pt"
+    out["missing"] = folder / "missing.pt"
+    out["directory"] = folder
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_bad_checkpoints_raise_checkpoint_error_naming_the_file(
+    toy_config: Config, tmp_path: Path
+) -> None:
+    data = training_data(toy_config)
+    good = tmp_path / "good.pt"
+    Trainer(toy_config, data).save(good)
+    for kind, path in corrupt_files(tmp_path, good).items():
+        for load in (load_checkpoint, load_generator, lambda p: Trainer.resume(p, data)):
+            with pytest.raises(CheckpointError) as e:
+                load(path)
+            assert str(path) in str(e.value), kind
+    assert load_checkpoint(good)["epoch"] == 0
