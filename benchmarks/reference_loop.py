@@ -42,15 +42,15 @@ def build(train_x: torch.Tensor, seed: int = 0) -> tuple[nn.Module, nn.Module]:
     return G, D
 
 
-def train(train_x: torch.Tensor, epochs: float, seed: int = 0) -> float:
+def train(train_x: torch.Tensor, epochs: float, seed: int = 0, device: str = "cpu") -> float:
     """Train for `epochs` (fractions allowed) and return iterations per second (after one warm-up batch)."""
-    G, D = build(train_x, seed)
-    loader = DataLoader(TensorDataset(train_x), batch_size=100, shuffle=True, drop_last=True)
+    G, D = (m.to(device) for m in build(train_x, seed))
+    loader = DataLoader(TensorDataset(train_x), batch_size=100, shuffle=True, drop_last=True, pin_memory=device == "cuda")
     opt_g = torch.optim.SGD(G.parameters(), lr=0.1, momentum=0.5)
     opt_d = torch.optim.SGD(D.parameters(), lr=0.1, momentum=0.5)
     decay = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: max(1.000004**-s, 1e-5)) for o in (opt_g, opt_d)]
     bce = nn.BCELoss()
-    ones, zeros = torch.ones(100, 1), torch.zeros(100, 1)
+    ones, zeros = torch.ones(100, 1, device=device), torch.zeros(100, 1, device=device)
     total = int(epochs * len(loader))
     done, start = 0, None
     for epoch in range(math.ceil(epochs)):
@@ -58,7 +58,8 @@ def train(train_x: torch.Tensor, epochs: float, seed: int = 0) -> float:
             for group in opt.param_groups:
                 group["momentum"] = 0.5 + 0.2 * min(max((epoch - 1) / 249, 0.0), 1.0)
         for (x,) in loader:
-            z = (torch.rand(100, 100) * 2 - 1) * math.sqrt(3)
+            x = x.to(device, non_blocking=True)
+            z = (torch.rand(100, 100, device=device) * 2 - 1) * math.sqrt(3)
             fake = G(z)
             d_loss = 0.5 * (bce(D(x), ones) + bce(D(fake.detach()), zeros))
             g_loss = bce(D(fake), ones)
@@ -72,7 +73,16 @@ def train(train_x: torch.Tensor, epochs: float, seed: int = 0) -> float:
                 s.step()
             done += 1
             if done == 1:
+                _sync(device)
                 start = time.perf_counter()
             if done >= total:
-                return (done - 1) / (time.perf_counter() - start)
+                break
+        if done >= total:
+            break
+    _sync(device)
     return (done - 1) / (time.perf_counter() - start)
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
