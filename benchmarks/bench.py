@@ -50,9 +50,22 @@ def _sync(device: str) -> None:
 
 
 def one_epoch_peak_rss_mb(device: str) -> tuple[float, float]:
-    """Peak resident memory (MB) and wall time (s) of `python -m gan_lib train ... --set epochs=1` in a child process."""
+    """Peak resident memory (MB) and wall time (s) of a one-epoch `python -m gan_lib train` in a child process."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "gan_lib", "train", str(CONFIG), "--set", "epochs=1", "--device", device, "--out", out, "--quiet"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "gan_lib",
+            "train",
+            str(CONFIG),
+            "--set",
+            "epochs=1",
+            "--device",
+            device,
+            "--out",
+            out,
+            "--quiet",
+        ]
         start = time.perf_counter()
         subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - start
@@ -60,7 +73,7 @@ def one_epoch_peak_rss_mb(device: str) -> tuple[float, float]:
 
 
 def parzen_seconds(device: str) -> float:
-    """Wall time of the full Parzen protocol (10,000 samples, 10 sigmas on 1,000 validation images, 10,000 test images)."""
+    """Wall time of the full Parzen protocol: 10,000 samples, 10 sigmas on 1,000 validation images, 10,000 test."""
     mnist = load_mnist()
     trainer = Trainer(load_config(CONFIG), torch.from_numpy(mnist.train_x[:1000]), device)
     start = time.perf_counter()
@@ -87,7 +100,9 @@ def main() -> None:
     rss, epoch_s = one_epoch_peak_rss_mb(args.device)
     result = {
         "device": args.device,
-        "hardware": torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine(),
+        "hardware": torch.cuda.get_device_name()
+        if args.device == "cuda"
+        else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "reference_its": round(statistics.median(ref), 1),

@@ -1,4 +1,4 @@
-"""The straightforward PyTorch loop of the faithful MNIST recipe: the baseline that gan_lib's trainer is measured against.
+"""The straightforward PyTorch loop of the faithful MNIST recipe, the baseline gan_lib's trainer is measured against.
 
 Written the way a tutorial would: nn.Sequential models with nn.Dropout and a final Sigmoid, nn.BCELoss on
 probabilities, a shuffling DataLoader, torch.optim.SGD with a per-batch LambdaLR decay and a per-epoch momentum
@@ -27,9 +27,17 @@ class Maxout(nn.Module):
 
 def build(train_x: torch.Tensor, seed: int = 0) -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(seed)
-    G = nn.Sequential(nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(), nn.Linear(1200, 784), nn.Sigmoid())
+    G = nn.Sequential(
+        nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(), nn.Linear(1200, 784), nn.Sigmoid()
+    )
     D = nn.Sequential(
-        nn.Dropout(0.2), Maxout(784, 240, 5), nn.Dropout(0.5), Maxout(240, 240, 5), nn.Dropout(0.5), nn.Linear(240, 1), nn.Sigmoid()
+        nn.Dropout(0.2),
+        Maxout(784, 240, 5),
+        nn.Dropout(0.5),
+        Maxout(240, 240, 5),
+        nn.Dropout(0.5),
+        nn.Linear(240, 1),
+        nn.Sigmoid(),
     )
     for net, irange in ((G, 0.05), (D, 0.005)):
         for m in net.modules():
@@ -45,7 +53,9 @@ def build(train_x: torch.Tensor, seed: int = 0) -> tuple[nn.Module, nn.Module]:
 def train(train_x: torch.Tensor, epochs: float, seed: int = 0, device: str = "cpu") -> float:
     """Train for `epochs` (fractions allowed) and return iterations per second (after one warm-up batch)."""
     G, D = (m.to(device) for m in build(train_x, seed))
-    loader = DataLoader(TensorDataset(train_x), batch_size=100, shuffle=True, drop_last=True, pin_memory=device == "cuda")
+    loader = DataLoader(
+        TensorDataset(train_x), batch_size=100, shuffle=True, drop_last=True, pin_memory=device == "cuda"
+    )
     opt_g = torch.optim.SGD(G.parameters(), lr=0.1, momentum=0.5)
     opt_d = torch.optim.SGD(D.parameters(), lr=0.1, momentum=0.5)
     decay = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: max(1.000004**-s, 1e-5)) for o in (opt_g, opt_d)]

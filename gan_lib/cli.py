@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gan_lib.checkpoint import CheckpointError, load_checkpoint, load_generator, save_atomic, write_atomic
 from gan_lib.config import ConfigError, load_config
 from gan_lib.data import MNISTError, load_mnist
 from gan_lib.metrics import parzen_evaluate
-from gan_lib.train import CheckpointError, Trainer, generate, load_checkpoint, load_generator, save_atomic, training_data, write_atomic
+from gan_lib.models import generate
+from gan_lib.train import Trainer, training_data
 
 
 def parzen_hook(cfg_data_dir: str | None, n_samples: int, seed: int = 1234):
@@ -77,16 +79,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gan_lib", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a GAN from a YAML config", description="Train a GAN; writes checkpoint.pt and metrics.jsonl to --out after every epoch.")
+    t = sub.add_parser(
+        "train",
+        help="train a GAN from a YAML config",
+        description="Train a GAN; writes checkpoint.pt and metrics.jsonl to --out after every epoch.",
+    )
     t.add_argument("config", help="YAML config, e.g. configs/mnist_paper.yaml")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable), e.g. --set epochs=1")
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable), e.g. --set epochs=1",
+    )
     t.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     t.add_argument("--out", help="output folder (default runs/<config name>)")
     t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out up to the config's epochs")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sample", help="draw samples from a checkpoint's generator", description="Write N generated images as a float32 N x 784 .npy array, values in [0, 1].")
+    s = sub.add_parser(
+        "sample",
+        help="draw samples from a checkpoint's generator",
+        description="Write N generated images as a float32 N x 784 .npy array, values in [0, 1].",
+    )
     s.add_argument("checkpoint")
     s.add_argument("--n", type=int, required=True, help="number of samples")
     s.add_argument("--out", required=True, help="output .npy file")
@@ -94,15 +110,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     s.set_defaults(func=cmd_sample)
 
-    e = sub.add_parser("evaluate", help="Parzen-window log-likelihood of a checkpoint (Table 1 protocol)", description="Print one JSON object: Parzen mean log-likelihood on the MNIST test set, its standard error and the sigma chosen on the validation set.")
+    e = sub.add_parser(
+        "evaluate",
+        help="Parzen-window log-likelihood of a checkpoint (Table 1 protocol)",
+        description="Print one JSON object: the Parzen mean log-likelihood on the MNIST test set, its standard "
+        "error and the sigma chosen on the validation set.",
+    )
     e.add_argument("checkpoint")
     e.add_argument("--n", type=int, default=10000, help="generated samples used as kernel centres (paper: 10000)")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--data-dir", help="MNIST folder (default: the checkpoint's config, then $GAN_LIB_MNIST_DIR, then the cache)")
+    e.add_argument(
+        "--data-dir", help="MNIST folder (default: the checkpoint's config, then $GAN_LIB_MNIST_DIR, then the cache)"
+    )
     e.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     e.set_defaults(func=cmd_evaluate)
 
-    x = sub.add_parser("export", help="keep only the generator (optionally fp16) for a small file", description="Write a generator-only checkpoint that sample and evaluate accept.")
+    x = sub.add_parser(
+        "export",
+        help="keep only the generator (optionally fp16) for a small file",
+        description="Write a generator-only checkpoint that sample and evaluate accept.",
+    )
     x.add_argument("checkpoint")
     x.add_argument("--out", required=True)
     x.add_argument("--half", action="store_true", help="store weights as float16")

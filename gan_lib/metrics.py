@@ -32,9 +32,7 @@ def _sq_distances(x: Tensor, mu: Tensor, mu_sq: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def parzen_log_likelihood(
-    samples: Tensor, x: Tensor, sigmas: float | tuple[float, ...], batch: int = 500
-) -> Tensor:
+def parzen_log_likelihood(samples: Tensor, x: Tensor, sigmas: float | tuple[float, ...], batch: int = 500) -> Tensor:
     """log p(x) under a Gaussian kernel of width sigma on each sample: one row per sigma, one column per x.
 
     log p(x) = logmeanexp_j(-||x - mu_j||^2 / (2 sigma^2)) - (d / 2) log(2 pi sigma^2); computed in blocks of x

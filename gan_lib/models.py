@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -98,3 +100,33 @@ def _init_uniform(module: nn.Module, irange: float) -> None:
         if isinstance(m, nn.Linear):
             nn.init.uniform_(m.weight, -irange, irange)
             nn.init.zeros_(m.bias)
+
+
+# ---------------------------------------------------------------- p_z and sampling
+
+
+def sample_noise(
+    cfg: Config, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"
+) -> Tensor:
+    """n draws of z ~ p_z: uniform on [-sqrt 3, sqrt 3] (unit variance) or standard normal."""
+    if cfg.noise == "normal":
+        return torch.randn(n, cfg.noise_dim, generator=generator, device=device)
+    u = torch.rand(n, cfg.noise_dim, generator=generator, device=device)
+    return u.mul_(2 * math.sqrt(3)).sub_(math.sqrt(3))
+
+
+def interpolation_noise(cfg: Config, pairs: int, steps: int, seed: int) -> Tensor:
+    """pairs x steps noise vectors: each row walks linearly from one z ~ p_z to another (Figure 3)."""
+    gen = torch.Generator().manual_seed(seed)
+    ends = sample_noise(cfg, 2 * pairs, gen).view(pairs, 2, 1, cfg.noise_dim)
+    t = torch.linspace(0, 1, steps).view(1, steps, 1)
+    return ((1 - t) * ends[:, 0] + t * ends[:, 1]).reshape(pairs * steps, cfg.noise_dim)
+
+
+@torch.no_grad()
+def generate(G: Generator, cfg: Config, n: int, seed: int, batch: int = 2000) -> Tensor:
+    """n samples of G (eval mode, on G's device), reproducible from the seed."""
+    device = next(G.parameters()).device
+    gen = torch.Generator(device).manual_seed(seed)
+    z = sample_noise(cfg, n, gen, device)
+    return torch.cat([G(chunk) for chunk in z.split(batch)])

@@ -7,71 +7,32 @@ logs one JSON line per epoch, and checkpoints atomically so that a resumed run e
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from gan_lib.checkpoint import CheckpointError, load_checkpoint, save_atomic, write_atomic
 from gan_lib.config import Config, config_from_dict
 from gan_lib.data import Mixture, load_mnist
-from gan_lib.models import Discriminator, Generator, build_discriminator, build_generator, sigmoid_bias_from_marginals
+from gan_lib.models import (
+    Discriminator,
+    build_discriminator,
+    build_generator,
+    sample_noise,
+    sigmoid_bias_from_marginals,
+)
 from gan_lib.objectives import discriminator_loss, generator_loss, grad_scale
+from gan_lib.optim import learning_rate, make_optimizer, momentum
 
 EpochHook = Callable[["Trainer"], dict[str, Any] | None]
 
 
-# ---------------------------------------------------------------- schedules (pure functions of the counters)
-
-
-def learning_rate(cfg: Config, step: int) -> float:
-    """Pylearn2 ExponentialDecay: lr / decay^step after `step` minibatches, never below lr_min."""
-    return max(cfg.lr / cfg.lr_decay**step, cfg.lr_min)
-
-
-def momentum(cfg: Config, epoch: int) -> float:
-    """Pylearn2 MomentumAdjustor: linear ramp from `momentum` to `momentum_final` between the start and saturate epochs."""
-    width = cfg.momentum_saturate - cfg.momentum_start
-    alpha = float(epoch >= cfg.momentum_start) if width == 0 else (epoch - cfg.momentum_start) / width
-    alpha = min(max(alpha, 0.0), 1.0)
-    return cfg.momentum * (1 - alpha) + cfg.momentum_final * alpha
-
-
-# ---------------------------------------------------------------- optimiser
-
-
-class MomentumSGD(torch.optim.Optimizer):
-    """Pylearn2's momentum rule, inc = mu * inc - lr * grad; param += inc (lr inside the velocity, unlike torch.optim.SGD)."""
-
-    def __init__(self, params: Any, lr: float, momentum: float) -> None:
-        super().__init__(params, {"lr": lr, "momentum": momentum})
-
-    @torch.no_grad()
-    def step(self) -> None:  # type: ignore[override]
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            for p in params:
-                if "inc" not in self.state[p]:
-                    self.state[p]["inc"] = torch.zeros_like(p)
-            incs = [self.state[p]["inc"] for p in params]
-            torch._foreach_mul_(incs, group["momentum"])
-            torch._foreach_add_(incs, [p.grad for p in params], alpha=-group["lr"])
-            torch._foreach_add_(params, incs)
-
-
-def make_optimizer(cfg: Config, params: Any) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.adam_betas))
-    return MomentumSGD(params, lr=cfg.lr, momentum=cfg.momentum)
-
-
-# ---------------------------------------------------------------- data and noise
+# ---------------------------------------------------------------- data
 
 
 def training_data(cfg: Config) -> Tensor:
@@ -79,31 +40,6 @@ def training_data(cfg: Config) -> Tensor:
     if cfg.dataset == "mnist":
         return torch.from_numpy(load_mnist(cfg.data_dir).train_x)
     return Mixture(tuple(cfg.toy_weights), tuple(cfg.toy_means), tuple(cfg.toy_stds)).sample(cfg.toy_n, cfg.seed)
-
-
-def sample_noise(cfg: Config, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> Tensor:
-    """n draws of z ~ p_z: uniform on [-sqrt 3, sqrt 3] (unit variance) or standard normal."""
-    if cfg.noise == "normal":
-        return torch.randn(n, cfg.noise_dim, generator=generator, device=device)
-    u = torch.rand(n, cfg.noise_dim, generator=generator, device=device)
-    return u.mul_(2 * math.sqrt(3)).sub_(math.sqrt(3))
-
-
-def interpolation_noise(cfg: Config, pairs: int, steps: int, seed: int) -> Tensor:
-    """pairs x steps noise vectors: each row walks linearly from one z ~ p_z to another (Figure 3)."""
-    gen = torch.Generator().manual_seed(seed)
-    ends = sample_noise(cfg, 2 * pairs, gen).view(pairs, 2, 1, cfg.noise_dim)
-    t = torch.linspace(0, 1, steps).view(1, steps, 1)
-    return ((1 - t) * ends[:, 0] + t * ends[:, 1]).reshape(pairs * steps, cfg.noise_dim)
-
-
-@torch.no_grad()
-def generate(G: Generator, cfg: Config, n: int, seed: int, batch: int = 2000) -> Tensor:
-    """n samples of G (eval mode, on G's device), reproducible from the seed."""
-    device = next(G.parameters()).device
-    gen = torch.Generator(device).manual_seed(seed)
-    z = sample_noise(cfg, n, gen, device)
-    return torch.cat([G(chunk) for chunk in z.split(batch)])
 
 
 # ---------------------------------------------------------------- trainer
@@ -116,7 +52,9 @@ class Trainer:
         self.cfg, self.device = cfg, torch.device(device)
         self.data = data.to(self.device)
         if len(self.data) < cfg.batch_size * cfg.k:
-            raise ValueError(f"{len(self.data)} training examples are fewer than one step needs ({cfg.batch_size * cfg.k})")
+            raise ValueError(
+                f"{len(self.data)} training examples are fewer than one step needs ({cfg.batch_size * cfg.k})"
+            )
         bias = sigmoid_bias_from_marginals(data) if cfg.dataset == "mnist" else None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
@@ -157,7 +95,7 @@ class Trainer:
         return g_loss
 
     def simultaneous_step(self, x: Tensor) -> tuple[Tensor, ...]:
-        """The original code's update: D and G gradients from the same minibatch, samples and dropout masks, one step."""
+        """The original code's update: D's and G's gradients from one minibatch, samples and dropout masks; one step."""
         n = len(x)
         fake = self.G(self._noise(n))
         masks = self._masks(2 * n)
@@ -295,7 +233,9 @@ class Trainer:
         save_atomic(self.state_dict(), Path(path))
 
     @classmethod
-    def resume(cls, path: str | Path, data: Tensor, device: str | torch.device = "cpu", cfg: Config | None = None) -> Trainer:
+    def resume(
+        cls, path: str | Path, data: Tensor, device: str | torch.device = "cpu", cfg: Config | None = None
+    ) -> Trainer:
         """Rebuild a trainer from a checkpoint; `cfg` (e.g. with more epochs) replaces the stored one if given."""
         state = load_checkpoint(path, device)
         if "D" not in state:
@@ -321,62 +261,6 @@ def _trim_log(path: Path, epoch: int) -> None:
     kept = [line for line in lines if json.loads(line)["epoch"] <= epoch]
     if len(kept) < len(lines):
         write_atomic(path, lambda f: f.write("".join(kept).encode()))
-
-
-def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write a file through `write` into a temp file beside `path`, fsync, then os.replace: a crash or an error
-    never leaves a half-written file, and an existing file is only ever replaced by a complete one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save, atomically (see `write_atomic`)."""
-    write_atomic(path, lambda f: torch.save(obj, f))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used; the message names the file."""
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by `Trainer.save` (or a generator-only export), with a clear error if it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"checkpoint {path} could not be read ({type(e).__name__}: {e}); is it a gan_lib checkpoint?") from e
-    if not isinstance(state, dict) or "config" not in state or "G" not in state:
-        raise CheckpointError(f"checkpoint {path} is not a gan_lib checkpoint (expected keys 'config' and 'G')")
-    return state
-
-
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, Config]:
-    """G (eval mode, float32) and its config from a checkpoint."""
-    state = load_checkpoint(path, device)
-    cfg = config_from_dict(state["config"], source=str(path))
-    d_out = state["G"]["out.weight"].shape[0]
-    G = build_generator(cfg, d_out).to(device)
-    G.load_state_dict({k: v.float() for k, v in state["G"].items()})
-    return G.eval(), cfg
 
 
 def fit_discriminator(cfg: Config, p_data: Mixture, p_g: Mixture, steps: int) -> tuple[Discriminator, list[float]]:

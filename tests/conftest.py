@@ -14,6 +14,7 @@ from gan_lib.data import MNIST, load_mnist
 # The unit tests use tiny tensors; on a shared machine two intra-op threads only add synchronisation stalls.
 torch.set_num_threads(1)
 
+
 def mnist_folder_path() -> Path:
     """$GAN_LIB_MNIST_DIR, else the shared folder next to the repository."""
     env = os.environ.get("GAN_LIB_MNIST_DIR")
@@ -42,8 +43,17 @@ def mnist_subset(mnist_splits: MNIST) -> torch.Tensor:
 def toy_config() -> Config:
     """A 1-D toy run with tiny nets: 400 points, batches of 50."""
     return Config(
-        dataset="toy", toy_weights=[0.5, 0.5], toy_means=[-2.0, 2.0], toy_stds=[0.5, 0.5], toy_n=400,
-        noise_dim=2, g_hidden=[8], d_hidden=[8], d_pieces=2, batch_size=50, epochs=1,
+        dataset="toy",
+        toy_weights=[0.5, 0.5],
+        toy_means=[-2.0, 2.0],
+        toy_stds=[0.5, 0.5],
+        toy_n=400,
+        noise_dim=2,
+        g_hidden=[8],
+        d_hidden=[8],
+        d_pieces=2,
+        batch_size=50,
+        epochs=1,
     )
 
 

@@ -17,9 +17,9 @@ import torch
 import yaml
 
 from gan_lib import cli
+from gan_lib.checkpoint import load_checkpoint
 from gan_lib.cli import main
 from gan_lib.metrics import SIGMAS
-from gan_lib.train import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_YAML = REPO / "configs" / "mnist_paper.yaml"
@@ -29,8 +29,9 @@ TINY = {"g_hidden": [32], "d_hidden": [16, 16], "epochs": 1}
 def run_module(*args: str, cwd: Path, mnist_folder: Path) -> subprocess.CompletedProcess:
     """`python -m gan_lib ...` in a fresh interpreter."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "GAN_LIB_MNIST_DIR": str(mnist_folder), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "gan_lib", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gan_lib", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def assert_one_line_error(rc: int, out: str, err: str, *names: str) -> None:
@@ -67,8 +68,9 @@ def small_train_set(mnist_splits) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_yaml: Path, tmp_path_factory: pytest.TempPathFactory, mnist_folder: Path,
-            small_train_set: torch.Tensor) -> Path:
+def trained(
+    tiny_yaml: Path, tmp_path_factory: pytest.TempPathFactory, mnist_folder: Path, small_train_set: torch.Tensor
+) -> Path:
     """An output folder after `train tiny.yaml` (one epoch of ten steps)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         patch_environment(monkeypatch, mnist_folder, small_train_set)
@@ -85,8 +87,9 @@ def mnist_env(monkeypatch: pytest.MonkeyPatch, mnist_folder: Path, small_train_s
 # --- help ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command, option", [("train", "--resume"), ("sample", "--n"), ("evaluate", "--data-dir"),
-                                             ("export", "--half")])
+@pytest.mark.parametrize(
+    "command, option", [("train", "--resume"), ("sample", "--n"), ("evaluate", "--data-dir"), ("export", "--half")]
+)
 def test_help(command: str, option: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
@@ -126,9 +129,23 @@ def test_train_writes_checkpoint_and_metrics(trained: Path) -> None:
 
 
 def test_train_end_to_end_in_a_subprocess(tmp_path: Path, mnist_folder: Path) -> None:
-    result = run_module("train", str(PAPER_YAML), "--out", "run", "--quiet", "--set", "g_hidden=[16]",
-                        "--set", "d_hidden=[8]", "--set", "epochs=1", "--set", "batch_size=500",
-                        cwd=tmp_path, mnist_folder=mnist_folder)
+    result = run_module(
+        "train",
+        str(PAPER_YAML),
+        "--out",
+        "run",
+        "--quiet",
+        "--set",
+        "g_hidden=[16]",
+        "--set",
+        "d_hidden=[8]",
+        "--set",
+        "epochs=1",
+        "--set",
+        "batch_size=500",
+        cwd=tmp_path,
+        mnist_folder=mnist_folder,
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary == {"checkpoint": str(Path("run") / "checkpoint.pt"), "epoch": 1, "step": 100}
@@ -168,7 +185,10 @@ def test_resume_continues_to_the_configured_epochs(
     captured = capsys.readouterr()
     assert "resuming" in captured.err and "epoch 1" in captured.err
     assert json.loads(captured.out.strip().splitlines()[-1]) == {
-        "checkpoint": str(out / "checkpoint.pt"), "epoch": 2, "step": 20}
+        "checkpoint": str(out / "checkpoint.pt"),
+        "epoch": 2,
+        "step": 20,
+    }
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [(r["epoch"], r["step"]) for r in records] == [(1, 10), (2, 20)]
     assert records[0] == json.loads((trained / "metrics.jsonl").read_text())
@@ -270,8 +290,9 @@ def test_config_errors(case: str, tiny_yaml: Path, tmp_path: Path, capsys: pytes
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("command", ["sample", "evaluate", "export"])
 @pytest.mark.parametrize("kind", ["missing", "truncated", "text", "pickle"])
-def test_checkpoint_errors(command: str, kind: str, trained: Path, tmp_path: Path, mnist_env: None,
-                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_checkpoint_errors(
+    command: str, kind: str, trained: Path, tmp_path: Path, mnist_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     if kind == "missing":
         path = tmp_path / "missing.pt"
     elif kind == "truncated":

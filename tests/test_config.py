@@ -65,8 +65,17 @@ def test_config_is_frozen_and_replace_validates() -> None:
 def test_overrides_are_parsed_as_yaml() -> None:
     cfg = load_config(
         PAPER_YAML,
-        ["g_hidden=[64, 32]", "d_hidden=[16]", "lr=0.5", "d_dropout=false", "epochs=3", "noise= normal",
-         "data_dir=/a=b", "update=alternating", "k=2"],
+        [
+            "g_hidden=[64, 32]",
+            "d_hidden=[16]",
+            "lr=0.5",
+            "d_dropout=false",
+            "epochs=3",
+            "noise= normal",
+            "data_dir=/a=b",
+            "update=alternating",
+            "k=2",
+        ],
     )
     assert cfg.g_hidden == [64, 32] and cfg.d_hidden == [16]
     assert cfg.lr == 0.5 and isinstance(cfg.lr, float)
@@ -75,8 +84,17 @@ def test_overrides_are_parsed_as_yaml() -> None:
     assert cfg.data_dir == "/a=b"  # split on the first '=' only
     assert (cfg.update, cfg.k) == ("alternating", 2)
     # everything not overridden keeps the file's value
-    assert cfg.replace(g_hidden=[1200, 1200], d_hidden=[240, 240], lr=0.1, d_dropout=True, epochs=1000,
-                       noise="uniform", data_dir=None, update="simultaneous", k=1) == load_config(PAPER_YAML)
+    assert cfg.replace(
+        g_hidden=[1200, 1200],
+        d_hidden=[240, 240],
+        lr=0.1,
+        d_dropout=True,
+        epochs=1000,
+        noise="uniform",
+        data_dir=None,
+        update="simultaneous",
+        k=1,
+    ) == load_config(PAPER_YAML)
 
 
 def test_later_override_wins() -> None:

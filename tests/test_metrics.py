@@ -35,8 +35,9 @@ def test_matches_brute_force_low_dim(d: int) -> None:
     got = parzen_log_likelihood(torch.from_numpy(samples).float(), torch.from_numpy(x).float(), sigmas)
     assert got.shape == (4, 25) and got.dtype == torch.float64
     for i, s in enumerate(sigmas):
-        np.testing.assert_allclose(got[i].numpy(), brute_force(samples.astype(np.float32), x.astype(np.float32), s),
-                                   rtol=1e-6, atol=1e-3)
+        np.testing.assert_allclose(
+            got[i].numpy(), brute_force(samples.astype(np.float32), x.astype(np.float32), s), rtol=1e-6, atol=1e-3
+        )
 
 
 def test_matches_brute_force_on_mnist_like_data(mnist_splits) -> None:
@@ -80,8 +81,12 @@ def test_duplicating_every_sample_changes_nothing() -> None:
     """A mean over kernels: repeating the sample set must give the same density."""
     gen = torch.Generator().manual_seed(2)
     samples, x = torch.rand(15, 4, generator=gen), torch.rand(6, 4, generator=gen)
-    torch.testing.assert_close(parzen_log_likelihood(torch.cat([samples, samples]), x, 0.3),
-                               parzen_log_likelihood(samples, x, 0.3), rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        parzen_log_likelihood(torch.cat([samples, samples]), x, 0.3),
+        parzen_log_likelihood(samples, x, 0.3),
+        rtol=0,
+        atol=1e-5,
+    )
 
 
 # --- the evaluation protocol ---------------------------------------------------------------------

@@ -72,8 +72,11 @@ def test_real_files_match_published_md5() -> None:
 
 
 def test_shapes_and_dtypes(data: MNIST) -> None:
-    for x, y, n in [(data.train_x, data.train_y, 50000), (data.valid_x, data.valid_y, 10000),
-                    (data.test_x, data.test_y, 10000)]:
+    for x, y, n in [
+        (data.train_x, data.train_y, 50000),
+        (data.valid_x, data.valid_y, 10000),
+        (data.test_x, data.test_y, 10000),
+    ]:
         assert x.shape == (n, 784) and x.dtype == np.float32
         assert y.shape == (n,) and y.dtype == np.int64
 
@@ -252,8 +255,16 @@ def test_parse_idx_accepts_well_formed_bytes() -> None:
         (idx(2051, (2, 28, 28), bytes(784)), "images", "promises 2 images \\(1568 payload bytes\\), found 784"),
         (idx(2049, (3,), bytes(4)), "labels", "promises 3 labels \\(3 payload bytes\\), found 4"),
     ],
-    ids=["not_gzip", "truncated_gzip", "short_header", "labels_as_images", "images_as_labels",
-         "wrong_dims", "short_payload", "long_payload"],
+    ids=[
+        "not_gzip",
+        "truncated_gzip",
+        "short_header",
+        "labels_as_images",
+        "images_as_labels",
+        "wrong_dims",
+        "short_payload",
+        "long_payload",
+    ],
 )
 def test_parse_idx_rejects(raw: bytes, kind: str, expected: str) -> None:
     path = Path("/some/where/file.gz")

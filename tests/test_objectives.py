@@ -14,8 +14,10 @@ from gan_lib.objectives import discriminator_loss, generator_loss, grad_scale, v
 def logits() -> tuple[torch.Tensor, torch.Tensor]:
     """Moderate logits (|l| < 6) for a real and a fake batch, float64."""
     gen = torch.Generator().manual_seed(0)
-    return (torch.rand(50, generator=gen, dtype=torch.float64) * 12 - 6,
-            torch.rand(40, generator=gen, dtype=torch.float64) * 12 - 6)
+    return (
+        torch.rand(50, generator=gen, dtype=torch.float64) * 12 - 6,
+        torch.rand(40, generator=gen, dtype=torch.float64) * 12 - 6,
+    )
 
 
 def naive_value(lr: torch.Tensor, lf: torch.Tensor) -> torch.Tensor:

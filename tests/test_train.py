@@ -14,20 +14,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gan_lib.checkpoint import CheckpointError, load_checkpoint, load_generator
 from gan_lib.config import Config
-from gan_lib.train import (
-    CheckpointError,
-    MomentumSGD,
-    Trainer,
-    generate,
-    learning_rate,
-    load_checkpoint,
-    load_generator,
-    make_optimizer,
-    momentum,
-    sample_noise,
-    training_data,
-)
+from gan_lib.models import generate, sample_noise
+from gan_lib.optim import MomentumSGD, learning_rate, make_optimizer, momentum
+from gan_lib.train import Trainer, training_data
 
 RECORD_KEYS = {"epoch", "step", "lr", "momentum", "d_loss", "g_loss", "d_real", "d_fake", "seconds"}
 
@@ -155,8 +146,9 @@ def test_normal_noise_and_reproducibility() -> None:
     z = sample_noise(cfg, 20000, torch.Generator().manual_seed(1))
     assert z.abs().max() > math.sqrt(3)
     assert z.mean().item() == pytest.approx(0.0, abs=0.01) and z.var().item() == pytest.approx(1.0, abs=0.01)
-    assert torch.equal(sample_noise(cfg, 5, torch.Generator().manual_seed(2)),
-                       sample_noise(cfg, 5, torch.Generator().manual_seed(2)))
+    assert torch.equal(
+        sample_noise(cfg, 5, torch.Generator().manual_seed(2)), sample_noise(cfg, 5, torch.Generator().manual_seed(2))
+    )
 
 
 def test_toy_training_data_is_seeded(toy_config: Config) -> None:
@@ -220,16 +212,19 @@ def move_away_from_chance(trainer: Trainer) -> None:
         trainer.D.layers[-1].bias.fill_(1.5)
 
 
-def reference_grads(G: torch.nn.Module, D: torch.nn.Module, x: torch.Tensor, z: torch.Tensor, masks: list,
-                    g_loss: str) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+def reference_grads(
+    G: torch.nn.Module, D: torch.nn.Module, x: torch.Tensor, z: torch.Tensor, masks: list, g_loss: str
+) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
     """Plain autograd on copies: D-grads of d_obj, G-grads of g_obj through the SAME D forward (AdversaryCost2)."""
     G, D = copy.deepcopy(G), copy.deepcopy(D)
     n = len(x)
     fake = G(z)
     logits = D(torch.cat([x, fake]), masks)
     lr, lf = logits[:n], logits[n:]
-    d_obj = 0.5 * (F.binary_cross_entropy_with_logits(lr, torch.ones_like(lr))
-                   + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf)))
+    d_obj = 0.5 * (
+        F.binary_cross_entropy_with_logits(lr, torch.ones_like(lr))
+        + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf))
+    )
     if g_loss == "nonsaturating":
         g_obj = F.binary_cross_entropy_with_logits(lf, torch.ones_like(lf))
     else:
@@ -368,8 +363,10 @@ def test_resume_equals_uninterrupted_run(tiny_mnist_config: Config, mnist_subset
 
     assert_same_state(straight, resumed)
     assert len(more) == 1 and without_seconds(more[0]) == without_seconds(history[1])
-    lines = [[without_seconds(json.loads(line)) for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
-             for d in ("straight", "split")]
+    lines = [
+        [without_seconds(json.loads(line)) for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+        for d in ("straight", "split")
+    ]
     assert lines[0] == lines[1] and [r["epoch"] for r in lines[0]] == [1, 2]
     for name in ("straight", "split"):
         state = load_checkpoint(tmp_path / name / "checkpoint.pt")
@@ -377,8 +374,9 @@ def test_resume_equals_uninterrupted_run(tiny_mnist_config: Config, mnist_subset
         assert torch.equal(state["G"]["out.weight"], straight.G.out.weight)
 
 
-def test_resume_without_config_uses_the_stored_one(tiny_mnist_config: Config, mnist_subset: torch.Tensor,
-                                                   tmp_path: Path) -> None:
+def test_resume_without_config_uses_the_stored_one(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor, tmp_path: Path
+) -> None:
     trainer = Trainer(tiny_mnist_config, mnist_subset)
     trainer.fit(tmp_path, progress=False)
     resumed = Trainer.resume(tmp_path / "checkpoint.pt", mnist_subset)
@@ -471,9 +469,7 @@ def corrupt_files(folder: Path, good: Path) -> dict[str, Path]:
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
-def test_bad_checkpoints_raise_checkpoint_error_naming_the_file(
-    toy_config: Config, tmp_path: Path
-) -> None:
+def test_bad_checkpoints_raise_checkpoint_error_naming_the_file(toy_config: Config, tmp_path: Path) -> None:
     data = training_data(toy_config)
     good = tmp_path / "good.pt"
     Trainer(toy_config, data).save(good)

@@ -36,7 +36,10 @@ class Mixture:
         g = torch.Generator().manual_seed(seed)
         comp = torch.multinomial(torch.tensor(self.weights, dtype=torch.float64), n, True, generator=g)
         eps = torch.randn(n, generator=g, dtype=torch.float64)
-        x = torch.tensor(self.means, dtype=torch.float64)[comp] + torch.tensor(self.stds, dtype=torch.float64)[comp] * eps
+        x = (
+            torch.tensor(self.means, dtype=torch.float64)[comp]
+            + torch.tensor(self.stds, dtype=torch.float64)[comp] * eps
+        )
         return x.float().unsqueeze(1)
 
     @property
