@@ -96,11 +96,10 @@ class Trainer:
 
     def simultaneous_step(self, x: Tensor) -> tuple[Tensor, ...]:
         """The original code's update: D's and G's gradients from one minibatch, samples and dropout masks; one step."""
-        n = len(x)
-        fake = self.G(self._noise(n))
-        masks = self._masks(2 * n)
-        logits = self.D(torch.cat([x, fake]), masks)
-        logits_real, logits_fake = logits[:n], logits[n:]
+        fake = self.G(self._noise(len(x)))
+        # two D passes rather than one on cat([x, fake]): G's gradient then back-propagates through the fake rows only
+        logits_real = self.D(x, self._masks(len(x)))
+        logits_fake = self.D(fake, self._masks(len(x)))
         d_loss = discriminator_loss(logits_real, logits_fake)
         d_params = list(self.D.parameters())
         for p, g in zip(d_params, torch.autograd.grad(d_loss, d_params, retain_graph=True)):

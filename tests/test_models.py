@@ -14,6 +14,7 @@ from gan_lib.models import (
     Discriminator,
     Generator,
     Maxout,
+    _PieceMax,
     build_discriminator,
     build_generator,
     sigmoid_bias_from_marginals,
@@ -32,13 +33,18 @@ def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def layer_max(z: torch.Tensor) -> torch.Tensor:
+    """The max over pieces that Maxout applies to its N x pieces x units linear features."""
+    return _PieceMax.apply(z)
+
+
 def manual_maxout(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, pieces: int) -> torch.Tensor:
-    """Unit j = max over the linear features j*pieces ... j*pieces + pieces - 1, by explicit loops."""
+    """Unit j = max over the linear features j, units + j, ..., (pieces - 1) * units + j (piece-major), by loops."""
     z = x.double() @ weight.double().T + bias.double()
     units = z.shape[1] // pieces
     out = torch.empty(len(x), units, dtype=torch.float64)
     for j in range(units):
-        out[:, j] = torch.stack([z[:, j * pieces + i] for i in range(pieces)], 1).max(1).values
+        out[:, j] = torch.stack([z[:, i * units + j] for i in range(pieces)], 1).max(1).values
     return out
 
 
@@ -130,7 +136,7 @@ def test_generator_output_in_unit_interval(paper_nets: tuple[Generator, Discrimi
 # --- maxout --------------------------------------------------------------------------------------
 
 
-def test_maxout_is_max_over_contiguous_groups() -> None:
+def test_maxout_is_max_over_each_units_pieces() -> None:
     torch.manual_seed(2)
     layer = Maxout(7, 4, 3)
     with torch.no_grad():
@@ -142,7 +148,7 @@ def test_maxout_is_max_over_contiguous_groups() -> None:
 
 
 def test_maxout_group_membership() -> None:
-    """With an identity linear map, unit j must see exactly inputs 5j .. 5j + 4."""
+    """With an identity linear map, unit j must see exactly inputs j, 2 + j, 4 + j, 6 + j, 8 + j."""
     layer = Maxout(10, 2, 5)
     with torch.no_grad():
         layer.linear.weight.copy_(torch.eye(10))
@@ -151,8 +157,22 @@ def test_maxout_group_membership() -> None:
     for i in range(10):
         x[i, i] = 1.0
     out = layer(x)
-    assert torch.equal(out[:5], torch.tensor([[1.0, 0.0]] * 5))
-    assert torch.equal(out[5:], torch.tensor([[0.0, 1.0]] * 5))
+    assert torch.equal(out[0::2], torch.tensor([[1.0, 0.0]] * 5))
+    assert torch.equal(out[1::2], torch.tensor([[0.0, 1.0]] * 5))
+
+
+def test_maxout_gradient_goes_to_the_winning_piece() -> None:
+    """Same gradient as autograd's max on distinct values; with a tie every maximal piece gets it (Theano's rule)."""
+    layer = Maxout(6, 2, 3)
+    z = torch.randn(4, 3, 2, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(4, 2, dtype=torch.float64)
+    (ours,) = torch.autograd.grad(layer_max(z), z, g)
+    (ref,) = torch.autograd.grad(z.max(1).values, z, g)
+    torch.testing.assert_close(ours, ref)
+    tie = torch.tensor([[[1.0], [1.0], [0.0]]], requires_grad=True)
+    (grad,) = torch.autograd.grad(layer_max(tie), tie, torch.ones(1, 1))
+    assert grad.flatten().tolist() == [1.0, 1.0, 0.0]
+    assert layer.pieces == 3 and layer.units == 2
 
 
 def test_discriminator_forward_matches_manual(paper_nets: tuple[Generator, Discriminator]) -> None:

@@ -196,8 +196,10 @@ def fixed_randomness(trainer: Trainer, monkeypatch: pytest.MonkeyPatch, n: int) 
         return z
 
     def fake_masks(m: int) -> list[torch.Tensor]:
+        """The real rows' masks on odd calls, the fake rows' on even ones (the order simultaneous_step draws them)."""
         calls.append(m)
-        return masks
+        rows = slice(0, n) if len(calls) % 2 else slice(n, 2 * n)
+        return [mask[rows] for mask in masks]
 
     monkeypatch.setattr(trainer, "_noise", fake_noise)
     monkeypatch.setattr(trainer, "_masks", fake_masks)
@@ -251,7 +253,7 @@ def test_simultaneous_step_gradients_match_reference(
     g_before, d_before = params(trainer.G), params(trainer.D)
     trainer._set_hyperparameters()
     d_loss, g_loss_value, *_ = trainer.simultaneous_step(x)
-    assert calls == [200]  # one set of masks for real and fake rows, shared by both losses
+    assert calls == [100, 100]  # masks for the real rows, then for the fake rows, shared by both losses
     for p, g in zip(trainer.D.parameters(), d_grads):
         torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-8)
     for p, g in zip(trainer.G.parameters(), g_grads):
