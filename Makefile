@@ -2,7 +2,6 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 export GAN_LIB_MNIST_DIR ?= $(abspath ../shared/data/mnist)
-export MPLBACKEND = Agg
 
 .PHONY: install book test unit nbval
 
