@@ -15,8 +15,10 @@ book: install
 unit:
 	$(PYTHON) -m pytest tests
 
+# One thread: the chapters' many tiny toy-model steps run far faster than with two, and the printed numbers,
+# committed as nbval's reference, are then the same on any machine.
 nbval:
-	$(PYTHON) -m pytest --nbval book --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	OMP_NUM_THREADS=1 $(PYTHON) -m pytest --nbval book --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 test: install unit nbval
 	$(PYTHON) -m jupyter_book build . --warningiserror --nitpick --keep-going

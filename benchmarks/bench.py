@@ -27,7 +27,8 @@ import reference_loop  # noqa: E402
 from gan_lib.config import load_config  # noqa: E402
 from gan_lib.data import load_mnist  # noqa: E402
 from gan_lib.metrics import parzen_evaluate  # noqa: E402
-from gan_lib.train import Trainer, generate  # noqa: E402
+from gan_lib.models import generate  # noqa: E402
+from gan_lib.train import Trainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "mnist_paper.yaml"

@@ -77,7 +77,7 @@ class Discriminator(nn.Module):
         """One pre-scaled mask (0 or 1/keep) per layer input, for n rows; drawn from `generator`."""
         device = next(self.parameters()).device
         return [
-            (torch.rand(n, width, generator=generator, device=device) < keep).float().div_(keep)
+            torch.rand(n, width, generator=generator, device=device).lt_(keep).div_(keep)
             for width, keep in zip(self.widths, self.keep)
         ]
 
