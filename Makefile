@@ -1,6 +1,7 @@
 # `make book` builds the HTML book, `make test` runs every check CI runs. Both install what they need first.
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
+JUPYTER_BOOK = $(PYTHON) -c "import sys; from jupyter_book.cli.main import main; sys.exit(main())"
 export GAN_LIB_MNIST_DIR ?= $(abspath ../shared/data/mnist)
 
 .PHONY: install book test unit nbval
@@ -10,7 +11,7 @@ install:
 	$(PIP) install -q -e ".[test]"
 
 book: install
-	$(PYTHON) -m jupyter_book build . --warningiserror --nitpick --keep-going
+	$(JUPYTER_BOOK) build . --warningiserror --nitpick --keep-going
 
 unit:
 	$(PYTHON) -m pytest tests
@@ -21,4 +22,4 @@ nbval:
 	OMP_NUM_THREADS=1 $(PYTHON) -m pytest --nbval book --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 test: install unit nbval
-	$(PYTHON) -m jupyter_book build . --warningiserror --nitpick --keep-going
+	$(JUPYTER_BOOK) build . --warningiserror --nitpick --keep-going
