@@ -11,7 +11,7 @@ from gan_lib.config import Config
 
 
 class _PieceMax(torch.autograd.Function):
-    """max over dim 1 of an N x pieces x units tensor; the gradient goes to every piece equal to the max, as Theano's."""
+    """max over dim 1 of an N x pieces x units tensor; every piece equal to the max gets the gradient (as Theano)."""
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, z: Tensor) -> Tensor:
@@ -144,7 +144,7 @@ def interpolation_noise(cfg: Config, pairs: int, steps: int, seed: int) -> Tenso
 
 @torch.no_grad()
 def generate(G: Generator, cfg: Config, n: int, seed: int, batch: int = 2000) -> Tensor:
-    """n samples of G (eval mode, on G's device), reproducible from the seed."""
+    """n samples of G on its device, without gradients, reproducible from the seed (G has no dropout or eval mode)."""
     device = next(G.parameters()).device
     gen = torch.Generator(device).manual_seed(seed)
     z = sample_noise(cfg, n, gen, device)

@@ -7,7 +7,7 @@ import numpy as np
 
 
 def _share(p: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """p / total, 1/2 where total vanishes; gives 1 - D* = p_g / (p_data + p_g) directly, as 1 - D* rounds to 0 in the tails."""
+    """p / total (1/2 where total is 0): gives 1 - D* = p_g / (p_data + p_g) directly; 1 - D* rounds to 0 in tails."""
     return np.divide(p, total, out=np.full_like(total, 0.5, dtype=float), where=total > 0)
 
 
@@ -42,13 +42,13 @@ def virtual_criterion(p_data: np.ndarray, p_g: np.ndarray, dx: float = 1.0) -> f
 
 
 def bernoulli_kl(p: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Elementwise KL(Bern(p) || Bern(r)) with 0 log 0 = 0; C(G) - V(G, D) = sum (p_data + p_g) KL(Bern(D*) || Bern(D))."""
+    """Elementwise KL(Bern(p) || Bern(r)), 0 log 0 = 0; C(G) - V(G, D) = sum (p_data + p_g) KL(Bern(D*) || Bern(D))."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(p > 0, p * np.log(p / r), 0.0) + np.where(p < 1, (1 - p) * np.log((1 - p) / (1 - r)), 0.0)
 
 
 def criterion_gradient(p_data: np.ndarray, p_g: np.ndarray) -> np.ndarray:
-    """dC/dp_g(x) = log(1 - D*_G(x)): the gradient of V in p_g at D = D*_G (Danskin), so a subgradient of the convex C."""
+    """dC/dp_g(x) = log(1 - D*_G(x)): V's gradient in p_g at D = D*_G (Danskin), a subgradient of the convex C."""
     with np.errstate(divide="ignore"):
         return np.log(_share(p_g, p_data + p_g))
 
@@ -63,7 +63,7 @@ def mirror_descent_step(p_data: np.ndarray, p_g: np.ndarray, lr: float) -> np.nd
 
 
 def idealised_training(p_data: np.ndarray, p_g: np.ndarray, lr: float, steps: int) -> list[np.ndarray]:
-    """Proposition 2's algorithm on bins: D = D*_G exactly, then a mirror-descent step on p_g; returns p_g at steps 0..steps."""
+    """Proposition 2's algorithm on bins: D = D*_G exactly, then a mirror-descent step on p_g; p_g at steps 0..steps."""
     path = [p_g / p_g.sum()]
     for _ in range(steps):
         path.append(mirror_descent_step(p_data, path[-1], lr))

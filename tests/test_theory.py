@@ -1,4 +1,4 @@
-"""Unit tests for gan_lib.theory: known values, the identities of Theorem 1 and Proposition 2, and the idealised algorithm."""
+"""Unit tests for gan_lib.theory: known values, Theorem 1 and Proposition 2 identities, the idealised algorithm."""
 
 import itertools
 import math
