@@ -13,7 +13,7 @@ import torch
 from gan_lib.checkpoint import CheckpointError, load_checkpoint, load_generator, save_atomic, write_atomic
 from gan_lib.config import ConfigError, load_config
 from gan_lib.data import MNISTError, load_mnist
-from gan_lib.metrics import parzen_evaluate
+from gan_lib.metrics import parzen_score
 from gan_lib.models import generate
 from gan_lib.train import Trainer, training_data
 
@@ -26,9 +26,7 @@ def parzen_hook(cfg_data_dir: str | None, n_samples: int, seed: int = 1234):
     def hook(trainer: Trainer) -> dict[str, float] | None:
         if trainer.epoch % trainer.cfg.eval_every:
             return None
-        trainer.G.eval()
-        samples = generate(trainer.G, trainer.cfg, n_samples, seed)
-        return parzen_evaluate(samples, valid.to(samples.device), test.to(samples.device)).to_dict()
+        return parzen_score(trainer.G, trainer.cfg, valid, test, n_samples, seed).to_dict()
 
     return hook
 
@@ -61,9 +59,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     G, cfg = load_generator(args.checkpoint, args.device)
     mnist = load_mnist(args.data_dir or cfg.data_dir)
-    samples = generate(G, cfg, args.n, args.seed)
-    dev = samples.device
-    result = parzen_evaluate(samples, torch.from_numpy(mnist.valid_x).to(dev), torch.from_numpy(mnist.test_x).to(dev))
+    valid, test = torch.from_numpy(mnist.valid_x), torch.from_numpy(mnist.test_x)
+    result = parzen_score(G, cfg, valid, test, args.n, args.seed)
     print(json.dumps(result.to_dict() | {"samples": args.n, "seed": args.seed}))  # exact sigma: one of SIGMAS
 
 

@@ -9,6 +9,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gan_lib.config import Config
+from gan_lib.models import Generator, generate
+
 #: The sigma grid of ``parzen_ll.py``: numpy.logspace(-1, 0, 10), i.e. 0.1 ... 1.0.
 SIGMAS: tuple[float, ...] = tuple(float(s) for s in np.logspace(-1, 0, 10))
 
@@ -65,6 +68,12 @@ def parzen_evaluate(
         sigma=sigmas[best],
         valid_scores={s: float(v) for s, v in zip(sigmas, valid_ll)},
     )
+
+
+def parzen_score(G: Generator, cfg: Config, valid: Tensor, test: Tensor, n_samples: int, seed: int) -> ParzenResult:
+    """Table 1 for a generator: n_samples seeded draws of G as kernel centres, then `parzen_evaluate` on G's device."""
+    samples = generate(G, cfg, n_samples, seed)
+    return parzen_evaluate(samples, valid.to(samples.device), test.to(samples.device))
 
 
 @torch.no_grad()

@@ -89,9 +89,7 @@ class Trainer:
         (grad_fake,) = torch.autograd.grad(g_loss, fake, retain_graph=True)
         if self.cfg.scale_grads:
             grad_fake = grad_fake * grad_scale(grad_fake, self.cfg.target_scale)
-        g_params = list(self.G.parameters())
-        for p, g in zip(g_params, torch.autograd.grad(fake, g_params, grad_fake)):
-            p.grad = g
+        _set_grads(self.G, torch.autograd.grad(fake, list(self.G.parameters()), grad_fake))
         return g_loss
 
     def simultaneous_step(self, x: Tensor) -> tuple[Tensor, ...]:
@@ -101,9 +99,7 @@ class Trainer:
         logits_real = self.D(x, self._masks(len(x)))
         logits_fake = self.D(fake, self._masks(len(x)))
         d_loss = discriminator_loss(logits_real, logits_fake)
-        d_params = list(self.D.parameters())
-        for p, g in zip(d_params, torch.autograd.grad(d_loss, d_params, retain_graph=True)):
-            p.grad = g
+        _set_grads(self.D, torch.autograd.grad(d_loss, list(self.D.parameters()), retain_graph=True))
         g_loss = self._generator_grads(fake, logits_fake)
         self.opt_d.step()
         self.opt_g.step()
@@ -116,9 +112,7 @@ class Trainer:
             fake = self.G(self._noise(n))
         logits = self.D(torch.cat([x, fake]), self._masks(2 * n))
         d_loss = discriminator_loss(logits[:n], logits[n:])
-        d_params = list(self.D.parameters())
-        for p, g in zip(d_params, torch.autograd.grad(d_loss, d_params)):
-            p.grad = g
+        _set_grads(self.D, torch.autograd.grad(d_loss, list(self.D.parameters())))
         self.opt_d.step()
         return d_loss.detach(), logits[:n].detach(), logits[n:].detach()
 
@@ -250,6 +244,12 @@ class Trainer:
         trainer.rng.set_state(state["rng"].cpu())
         trainer.epoch, trainer.step = state["epoch"], state["step"]
         return trainer
+
+
+def _set_grads(module: torch.nn.Module, grads: tuple[Tensor, ...]) -> None:
+    """Store gradients computed with torch.autograd.grad as the parameters' .grad, for the optimiser."""
+    for p, g in zip(module.parameters(), grads):
+        p.grad = g
 
 
 def _trim_log(path: Path, epoch: int) -> None:
