@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.optim.sgd import sgd
 
 from gan_lib.config import Config
 
@@ -23,7 +24,10 @@ def momentum(cfg: Config, epoch: int) -> float:
 
 
 class MomentumSGD(torch.optim.Optimizer):
-    """Pylearn2's rule inc = mu * inc - lr * grad; param += inc (lr inside the velocity, unlike torch.optim.SGD)."""
+    """Pylearn2's rule inc = mu * inc - lr * grad; param += inc (lr inside the velocity, unlike torch.optim.SGD).
+
+    Run by torch's fused SGD kernel (one pass over memory), which keeps buf = -inc / lr: after lr changes from lr' to
+    lr, Pylearn2's update is exactly torch's buf = (mu * lr' / lr) * buf + grad; param -= lr * buf."""
 
     def __init__(self, params: Any, lr: float, momentum: float) -> None:
         super().__init__(params, {"lr": lr, "momentum": momentum})
@@ -32,13 +36,14 @@ class MomentumSGD(torch.optim.Optimizer):
     def step(self) -> None:  # type: ignore[override]
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
-            for p in params:
-                if "inc" not in self.state[p]:
-                    self.state[p]["inc"] = torch.zeros_like(p)
-            incs = [self.state[p]["inc"] for p in params]
-            torch._foreach_mul_(incs, group["momentum"])
-            torch._foreach_add_(incs, [p.grad for p in params], alpha=-group["lr"])
-            torch._foreach_add_(params, incs)
+            bufs = [self.state[p].get("buf") for p in params]
+            lr = group["lr"]
+            torch_momentum = group["momentum"] * group.get("last_lr", lr) / lr
+            kwargs = {"weight_decay": 0.0, "dampening": 0.0, "nesterov": False, "maximize": False}
+            sgd(params, [p.grad for p in params], bufs, fused=True, momentum=torch_momentum, lr=lr, **kwargs)
+            for p, buf in zip(params, bufs):  # without momentum torch keeps no buffer; Pylearn2's inc is -lr * grad
+                self.state[p]["buf"] = buf if torch_momentum else p.grad.clone()
+            group["last_lr"] = lr
 
 
 def make_optimizer(cfg: Config, params: Any) -> torch.optim.Optimizer:

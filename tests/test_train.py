@@ -35,7 +35,7 @@ def assert_same_state(a: Trainer, b: Trainer) -> None:
     for oa, ob in [(a.opt_g, b.opt_g), (a.opt_d, b.opt_d)]:
         sa, sb = oa.state_dict()["state"], ob.state_dict()["state"]
         assert sa.keys() == sb.keys() and len(sa) > 0
-        assert all(torch.equal(sa[i]["inc"], sb[i]["inc"]) for i in sa)
+        assert all(torch.equal(sa[i]["buf"], sb[i]["buf"]) for i in sa)
         assert oa.param_groups[0]["lr"] == ob.param_groups[0]["lr"]
         assert oa.param_groups[0]["momentum"] == ob.param_groups[0]["momentum"]
     assert torch.equal(a.rng.get_state(), b.rng.get_state())
@@ -118,9 +118,17 @@ def test_momentum_sgd_is_the_pylearn2_rule() -> None:
         p.grad = torch.tensor(g, dtype=torch.float64)
         opt.step()
         torch.testing.assert_close(p.detach(), torch.tensor(want, dtype=torch.float64), rtol=0, atol=1e-12)
-    expected_inc = torch.tensor([0.105, -0.14], dtype=torch.float64)
-    torch.testing.assert_close(opt.state[p]["inc"], expected_inc, rtol=0, atol=1e-12)
     assert frozen.item() == 3.0 and frozen not in opt.state
+
+
+def test_momentum_sgd_carries_the_increment_of_a_step_without_momentum() -> None:
+    p = torch.nn.Parameter(torch.tensor([0.0], dtype=torch.float64))
+    opt = MomentumSGD([p], lr=0.1, momentum=0.0)
+    for mu, g, want in [(0.0, 1.0, -0.1), (0.0, 2.0, -0.3), (0.5, 0.0, -0.4), (0.5, 4.0, -0.85)]:
+        opt.param_groups[0]["momentum"] = mu
+        p.grad = torch.tensor([g], dtype=torch.float64)
+        opt.step()
+        assert p.item() == pytest.approx(want, abs=1e-12)
 
 
 def test_make_optimizer() -> None:
@@ -196,10 +204,10 @@ def fixed_randomness(trainer: Trainer, monkeypatch: pytest.MonkeyPatch, n: int) 
         return z
 
     def fake_masks(m: int) -> list[torch.Tensor]:
-        """The real rows' masks on odd calls, the fake rows' on even ones (the order simultaneous_step draws them)."""
+        """All 2n rows' masks (real rows first) for one call of 2n, as simultaneous_step draws them."""
         calls.append(m)
-        rows = slice(0, n) if len(calls) % 2 else slice(n, 2 * n)
-        return [mask[rows] for mask in masks]
+        assert m == 2 * n
+        return masks
 
     monkeypatch.setattr(trainer, "_noise", fake_noise)
     monkeypatch.setattr(trainer, "_masks", fake_masks)
@@ -253,7 +261,7 @@ def test_simultaneous_step_gradients_match_reference(
     g_before, d_before = params(trainer.G), params(trainer.D)
     trainer._set_hyperparameters()
     d_loss, g_loss_value, *_ = trainer.simultaneous_step(x)
-    assert calls == [100, 100]  # masks for the real rows, then for the fake rows, shared by both losses
+    assert calls == [200]  # one draw for the real and the fake rows, shared by both losses
     for p, g in zip(trainer.D.parameters(), d_grads):
         torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-8)
     for p, g in zip(trainer.G.parameters(), g_grads):
@@ -281,6 +289,24 @@ def test_scale_grads_rescales_only_generator(
         torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-8)
     for p, g in zip(trainer.G.parameters(), g_grads):
         torch.testing.assert_close(p.grad, g * factor, rtol=1e-4, atol=1e-8 * factor)
+
+
+@pytest.mark.parametrize("g_loss", ["nonsaturating", "minimax"])
+def test_simultaneous_step_when_d_rejects_samples_with_huge_confidence(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor, monkeypatch: pytest.MonkeyPatch, g_loss: str
+) -> None:
+    """Logits far below SHARED_BACKWARD_MIN_LOGIT: G's gradient must still be that of its own loss."""
+    trainer = Trainer(tiny_mnist_config.replace(g_loss=g_loss), mnist_subset)
+    move_away_from_chance(trainer)
+    with torch.no_grad():
+        trainer.D.layers[-1].bias.fill_(-60.0)
+    x = mnist_subset[:100]
+    z, masks, _ = fixed_randomness(trainer, monkeypatch, 100)
+    d_grads, g_grads, _ = reference_grads(trainer.G, trainer.D, x, z, masks, g_loss)
+    trainer.simultaneous_step(x)
+    assert max(g.abs().max().item() for g in g_grads) > 0
+    for p, g in zip([*trainer.D.parameters(), *trainer.G.parameters()], d_grads + g_grads):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-12)
 
 
 def test_discriminator_step_leaves_generator_alone(tiny_mnist_config: Config, mnist_subset: torch.Tensor) -> None:
