@@ -29,6 +29,16 @@ def generator_loss(logits_fake: Tensor, kind: str = "nonsaturating") -> Tensor:
     raise ValueError(f"unknown generator loss {kind!r}; expected 'minimax' or 'nonsaturating'")
 
 
+def slope_ratio(logits_fake: Tensor, kind: str = "nonsaturating") -> Tensor:
+    """Per generated row, d(generator_loss)/dl over d(discriminator_loss)/dl at D's logit l: -2 for "minimax",
+    -2 exp(-l) for "nonsaturating" (both losses are means over the same rows)."""
+    if kind == "minimax":
+        return torch.full_like(logits_fake, -2.0)
+    if kind == "nonsaturating":
+        return -2.0 * torch.exp(-logits_fake)
+    raise ValueError(f"unknown generator loss {kind!r}; expected 'minimax' or 'nonsaturating'")
+
+
 def grad_scale(grad_samples: Tensor, target_scale: float) -> Tensor:
     """AdversaryCost2's ``scale_grads``: factor max(1, target / ||dL_G/dS||_2) for G's gradients (S = the batch)."""
     return torch.clamp(target_scale / grad_samples.norm(), min=1.0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,14 @@ from gan_lib.models import (
     sample_noise,
     sigmoid_bias_from_marginals,
 )
-from gan_lib.objectives import discriminator_loss, generator_loss, grad_scale
+from gan_lib.objectives import discriminator_loss, generator_loss, grad_scale, slope_ratio
 from gan_lib.optim import learning_rate, make_optimizer, momentum
 
 EpochHook = Callable[["Trainer"], dict[str, Any] | None]
+
+#: Below this logit of D on a sample, D's loss gradient there (0.5 sigmoid(l) / n, times D's weights) nears float32's
+#: smallest normal number, and G's gradient can no longer be recovered from it by the slope ratio.
+SHARED_BACKWARD_MIN_LOGIT = -40.0
 
 
 # ---------------------------------------------------------------- data
@@ -83,24 +87,34 @@ class Trainer:
                 if "momentum" in group:
                     group["momentum"] = mu
 
-    def _generator_grads(self, fake: Tensor, logits_fake: Tensor) -> Tensor:
-        """G's gradients from its loss, through `fake`; returns the loss (AdversaryCost2 rescaling optional)."""
-        g_loss = generator_loss(logits_fake, self.cfg.g_loss)
-        (grad_fake,) = torch.autograd.grad(g_loss, fake, retain_graph=True)
+    def _generator_grads(self, fake: Tensor, grad_fake: Tensor) -> None:
+        """Back-propagate dL_G/dS (S = `fake`, the generated batch) into G's parameters. AdversaryCost2's optional
+        rescaling is a hook on S, so hooks put on S earlier (e.g. by a forward hook on G) see dL_G/dS unscaled."""
         if self.cfg.scale_grads:
-            grad_fake = grad_fake * grad_scale(grad_fake, self.cfg.target_scale)
+            fake.register_hook(lambda grad: grad * grad_scale(grad, self.cfg.target_scale))
         _set_grads(self.G, torch.autograd.grad(fake, list(self.G.parameters()), grad_fake))
-        return g_loss
 
     def simultaneous_step(self, x: Tensor) -> tuple[Tensor, ...]:
-        """The original code's update: D's and G's gradients from one minibatch, samples and dropout masks; one step."""
-        fake = self.G(self._noise(len(x)))
-        # two D passes rather than one on cat([x, fake]): G's gradient then back-propagates through the fake rows only
-        logits_real = self.D(x, self._masks(len(x)))
-        logits_fake = self.D(fake, self._masks(len(x)))
+        """The original code's update: D's and G's gradients from one minibatch, samples and dropout masks; one step.
+
+        D runs once on [x; S], S = G(z), and one backward pass through D serves both players: D's output is one logit
+        per row, so dL_G/dS is dL_D/dS times the ratio of the two losses' slopes at each sample's logit."""
+        n = len(x)
+        fake = self.G(self._noise(n))
+        samples = fake.detach().requires_grad_()
+        logits = self.D(torch.cat([x, samples]), self._masks(2 * n))
+        logits_real, logits_fake = logits[:n], logits[n:]
         d_loss = discriminator_loss(logits_real, logits_fake)
-        _set_grads(self.D, torch.autograd.grad(d_loss, list(self.D.parameters()), retain_graph=True))
-        g_loss = self._generator_grads(fake, logits_fake)
+        g_loss = generator_loss(logits_fake, self.cfg.g_loss)
+        d_params = list(self.D.parameters())
+        if logits_fake.min() > SHARED_BACKWARD_MIN_LOGIT:
+            *d_grads, d_grad_samples = torch.autograd.grad(d_loss, [*d_params, samples])
+            grad_fake = d_grad_samples * slope_ratio(logits_fake.detach(), self.cfg.g_loss).unsqueeze(1)
+        else:  # D's loss gradient at such a sample underflows float32: back-propagate G's loss on its own
+            d_grads = torch.autograd.grad(d_loss, d_params, retain_graph=True)
+            (grad_fake,) = torch.autograd.grad(g_loss, samples)
+        _set_grads(self.D, d_grads)
+        self._generator_grads(fake, grad_fake)
         self.opt_d.step()
         self.opt_g.step()
         return d_loss.detach(), g_loss.detach(), logits_real.detach(), logits_fake.detach()
@@ -119,7 +133,9 @@ class Trainer:
     def generator_step(self, n: int) -> Tensor:
         """Algorithm 1's outer step: fresh noise, descend G's loss with D fixed."""
         fake = self.G(self._noise(n))
-        g_loss = self._generator_grads(fake, self.D(fake, self._masks(n)))
+        samples = fake.detach().requires_grad_()
+        g_loss = generator_loss(self.D(samples, self._masks(n)), self.cfg.g_loss)
+        self._generator_grads(fake, torch.autograd.grad(g_loss, samples)[0])
         self.opt_g.step()
         return g_loss.detach()
 
@@ -143,9 +159,6 @@ class Trainer:
 
     def train_epoch(self, progress: tqdm | None = None) -> dict[str, Any]:
         """One pass over the data; returns the epoch's mean losses and mean D outputs."""
-        # Momentum buffers of dead units decay geometrically into subnormal floats, which are ~100x slower on CPUs;
-        # flushing them to zero changes nothing measurable and keeps the step time flat.
-        torch.set_flush_denormal(True)
         self.G.train()
         self.D.train()
         sums = torch.zeros(4, device=self.device)
@@ -246,9 +259,9 @@ class Trainer:
         return trainer
 
 
-def _set_grads(module: torch.nn.Module, grads: tuple[Tensor, ...]) -> None:
+def _set_grads(module: torch.nn.Module, grads: Sequence[Tensor]) -> None:
     """Store gradients computed with torch.autograd.grad as the parameters' .grad, for the optimiser."""
-    for p, g in zip(module.parameters(), grads):
+    for p, g in zip(module.parameters(), grads, strict=True):
         p.grad = g
 
 

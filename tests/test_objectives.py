@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from gan_lib.objectives import discriminator_loss, generator_loss, grad_scale, value
+from gan_lib.objectives import discriminator_loss, generator_loss, grad_scale, slope_ratio, value
 
 
 @pytest.fixture
@@ -101,6 +101,19 @@ def test_discriminator_gradients_wrt_logits(logits: tuple[torch.Tensor, torch.Te
 def test_unknown_generator_loss() -> None:
     with pytest.raises(ValueError, match="wasserstein"):
         generator_loss(torch.zeros(2), "wasserstein")
+    with pytest.raises(ValueError, match="wasserstein"):
+        slope_ratio(torch.zeros(2), "wasserstein")
+
+
+@pytest.mark.parametrize("kind", ["nonsaturating", "minimax"])
+def test_slope_ratio_is_generator_over_discriminator_gradient(
+    logits: tuple[torch.Tensor, torch.Tensor], kind: str
+) -> None:
+    real, fake = logits
+    fake = fake.clone().requires_grad_()
+    (d_slope,) = torch.autograd.grad(discriminator_loss(real, fake), fake)
+    (g_slope,) = torch.autograd.grad(generator_loss(fake, kind), fake)
+    torch.testing.assert_close(slope_ratio(fake.detach(), kind), g_slope / d_slope, rtol=1e-10, atol=0)
 
 
 @pytest.mark.parametrize(
