@@ -1,4 +1,4 @@
-"""Command line: ``python -m gan_lib {train,sample,evaluate,export} ...``; run any of them with --help."""
+"""Command line: ``python -m gan_lib {train,sample,evaluate,export,classifier} ...``; run any of them with --help."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from gan_lib.checkpoint import CheckpointError, load_checkpoint, load_generator, save_atomic, write_atomic
+from gan_lib.classifier import DEFAULT_WEIGHTS, MnistNet, accuracy, save_classifier, train_classifier
 from gan_lib.config import ConfigError, load_config
 from gan_lib.data import MNISTError, load_mnist
 from gan_lib.metrics import parzen_score
@@ -72,6 +74,42 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(json.dumps({"out": args.out, "dtype": str(dtype), "epoch": state["epoch"]}))
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
+
+
+def cmd_classifier(args: argparse.Namespace) -> None:
+    mnist = load_mnist(args.data_dir)
+    out = Path(args.out) if args.out else DEFAULT_WEIGHTS
+    valid_curve: list[float] = []
+
+    def report(epoch: int, net: MnistNet) -> None:
+        valid_curve.append(accuracy(net, mnist.valid_x, mnist.valid_y))
+        tqdm.write(f"epoch {epoch}/{args.epochs}: validation accuracy {valid_curve[-1]:.4f}", file=sys.stderr)
+
+    net = train_classifier(
+        mnist.train_x, mnist.train_y, args.epochs, args.seed, progress=not args.quiet, on_epoch=report
+    )
+    scores = {
+        "test_accuracy": accuracy(net, mnist.test_x, mnist.test_y),
+        "valid_accuracy": valid_curve[-1],
+        "epochs": args.epochs,
+        "seed": args.seed,
+    }
+    command = f"python -m gan_lib classifier --epochs {args.epochs} --seed {args.seed}"
+    meta = scores | {
+        "valid_accuracy_per_epoch": valid_curve,
+        "torch": str(torch.__version__),  # a plain str: weights_only loading refuses TorchVersion
+        "command": command + (f" --out {args.out}" if args.out else ""),
+    }
+    save_classifier(net, out, meta)
+    print(json.dumps({"out": str(out)} | scores))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gan_lib", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -131,6 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True)
     x.add_argument("--half", action="store_true", help="store weights as float16")
     x.set_defaults(func=cmd_export)
+
+    c = sub.add_parser(
+        "classifier",
+        help="train the reference MNIST classifier whose features the sample-quality metrics use",
+        description="Train gan_lib.classifier.MnistNet on the 50,000 MNIST training images, report validation "
+        "accuracy after each epoch and test accuracy at the end, write the weights to --out and print one JSON "
+        "object.",
+    )
+    c.add_argument("--epochs", type=positive_int, default=10, help="passes over the training set (default 10)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", help="weights file (default: the committed gan_lib/assets/mnist_classifier.pt)")
+    c.add_argument("--data-dir", help="MNIST folder (default: $GAN_LIB_MNIST_DIR, then the cache)")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=cmd_classifier)
     return p
 
 
