@@ -2,8 +2,9 @@
 
     python benchmarks/bench.py [--device cpu|cuda] [--steps 300] [--out benchmarks/results/cpu.json]
 
-Prints one table and writes it as JSON. Iterations/s are medians over alternating repeats of both loops (so that
-load from other processes hits both alike); peak memory is the max RSS of a separate one-epoch `gan_lib train`.
+Prints one table and writes it as JSON. Iterations/s are medians over alternating repeats of both loops, each in a fresh
+process (so that load from other processes hits both alike, and the reference runs with PyTorch's default float
+settings); peak memory is the max RSS of a separate one-epoch `gan_lib train`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ from gan_lib.train import Trainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "mnist_paper.yaml"
+
+
+def run_child(loop: str, steps: int, device: str) -> float:
+    """Iterations/s of one loop ("reference" or "gan_lib"), measured in a fresh Python process."""
+    cmd = [sys.executable, __file__, "--child", loop, "--steps", str(steps), "--device", device]
+    return float(subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout)
 
 
 def gan_lib_its(data: torch.Tensor, device: str) -> float:
@@ -90,14 +97,18 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=300, help="timed iterations (minibatches of 100) per repeat")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", type=Path, help="JSON file to write (default benchmarks/results/<device>.json)")
+    p.add_argument("--child", choices=["reference", "gan_lib"], help=argparse.SUPPRESS)
     args = p.parse_args()
-    data = torch.from_numpy(load_mnist().train_x[: args.steps * 100])
+    if args.child:
+        data = torch.from_numpy(load_mnist().train_x[: args.steps * 100])
+        loop = reference_loop.train if args.child == "reference" else gan_lib_its
+        print(loop(data, device=args.device))
+        return
 
     ref, ours = [], []
     for _ in range(args.repeats):
-        torch.set_flush_denormal(False)  # the straightforward loop runs with PyTorch's defaults
-        ref.append(reference_loop.train(data, 1, device=args.device))
-        ours.append(gan_lib_its(data, args.device))
+        ref.append(run_child("reference", args.steps, args.device))
+        ours.append(run_child("gan_lib", args.steps, args.device))
     rss, epoch_s = one_epoch_peak_rss_mb(args.device)
     result = {
         "device": args.device,

@@ -50,8 +50,9 @@ def build(train_x: torch.Tensor, seed: int = 0) -> tuple[nn.Module, nn.Module]:
     return G, D
 
 
-def train(train_x: torch.Tensor, epochs: float, seed: int = 0, device: str = "cpu") -> float:
+def train(train_x: torch.Tensor, epochs: float = 1, seed: int = 0, device: str = "cpu") -> float:
     """Train for `epochs` (fractions allowed) and return iterations per second (after one warm-up batch)."""
+    torch.set_flush_denormal(False)  # PyTorch's default (importing gan_lib, for the data, turned it on)
     G, D = (m.to(device) for m in build(train_x, seed))
     loader = DataLoader(
         TensorDataset(train_x), batch_size=100, shuffle=True, drop_last=True, pin_memory=device == "cuda"
