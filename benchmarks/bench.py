@@ -23,13 +23,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reference_loop  # noqa: E402
+import reference_loop
 
-from gan_lib.config import load_config  # noqa: E402
-from gan_lib.data import load_mnist  # noqa: E402
-from gan_lib.metrics import parzen_evaluate  # noqa: E402
-from gan_lib.models import generate  # noqa: E402
-from gan_lib.train import Trainer  # noqa: E402
+from gan_lib.config import load_config
+from gan_lib.data import load_mnist
+from gan_lib.metrics import parzen_evaluate
+from gan_lib.models import generate
+from gan_lib.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "mnist_paper.yaml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -49,7 +50,7 @@ class Generator(nn.Module):
         super().__init__()
         sizes = [noise_dim, *hidden]
         layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
+        for a, b in itertools.pairwise(sizes):
             layers += [nn.Linear(a, b), nn.ReLU()]
         self.hidden = nn.Sequential(*layers)
         self.out = nn.Linear(sizes[-1], d_out)
@@ -67,9 +68,9 @@ class Discriminator(nn.Module):
         super().__init__()
         sizes = [d_in, *hidden]
         if arch == "maxout":
-            body = [Maxout(a, b, pieces) for a, b in zip(sizes[:-1], sizes[1:])]
+            body = [Maxout(a, b, pieces) for a, b in itertools.pairwise(sizes)]
         else:
-            body = [nn.Sequential(nn.Linear(a, b), nn.ReLU()) for a, b in zip(sizes[:-1], sizes[1:])]
+            body = [nn.Sequential(nn.Linear(a, b), nn.ReLU()) for a, b in itertools.pairwise(sizes)]
         self.layers = nn.ModuleList([*body, nn.Linear(sizes[-1], 1)])
         self.keep = keep
         self.widths = sizes

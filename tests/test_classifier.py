@@ -61,7 +61,7 @@ def test_committed_weights_record_how_they_were_made() -> None:
 
 
 def test_embed_shapes_and_probabilities(committed: MnistNet, test_images) -> None:
-    x, y = test_images
+    x, _ = test_images
     feats, probs = embed(committed, x[:300], batch=128)  # three batches, the last one short
     assert feats.shape == (300, 128) and probs.shape == (300, 10)
     assert feats.dtype == probs.dtype == torch.float32
@@ -166,7 +166,12 @@ def test_cli_refuses_non_positive_epochs(capsys: pytest.CaptureFixture[str]) -> 
 def test_cli_help_in_a_subprocess() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "gan_lib", "classifier", "--help"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "gan_lib", "classifier", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: python -m gan_lib classifier")

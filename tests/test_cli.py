@@ -30,7 +30,13 @@ def run_module(*args: str, cwd: Path, mnist_folder: Path) -> subprocess.Complete
     """`python -m gan_lib ...` in a fresh interpreter."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "GAN_LIB_MNIST_DIR": str(mnist_folder), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "gan_lib", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "gan_lib", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 

@@ -4,10 +4,12 @@ checkpointing (atomic writes, exact resume, clear errors) and the per-epoch log.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,7 +73,7 @@ def test_momentum_schedule() -> None:
     assert momentum(cfg, 250) == pytest.approx(0.7, rel=1e-12)
     assert momentum(cfg, 1000) == pytest.approx(0.7, rel=1e-12)
     values = [momentum(cfg, e) for e in range(1, 251)]
-    steps = [b - a for a, b in zip(values, values[1:])]
+    steps = [b - a for a, b in itertools.pairwise(values)]
     assert max(steps) == pytest.approx(min(steps), rel=1e-6)  # linear
 
 
@@ -339,13 +341,27 @@ def test_generator_step_gradient_matches_reference(
         torch.testing.assert_close(p.grad, g.float(), rtol=1e-4, atol=1e-8)
 
 
+def record_optimiser_steps(trainer: Trainer, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A list that receives "D" or "G" each time that network's optimiser steps."""
+    order: list[str] = []
+
+    def recording(step: Callable[[], None], name: str) -> Callable[[], None]:
+        def recorded() -> None:
+            order.append(name)
+            step()
+
+        return recorded
+
+    for name, opt in (("D", trainer.opt_d), ("G", trainer.opt_g)):
+        monkeypatch.setattr(opt, "step", recording(opt.step, name))
+    return order
+
+
 def test_alternating_k_discriminator_updates_per_generator_update(
     tiny_mnist_config: Config, mnist_subset: torch.Tensor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trainer = Trainer(tiny_mnist_config.replace(update="alternating", k=2), mnist_subset)
-    order: list[str] = []
-    for name, opt in (("D", trainer.opt_d), ("G", trainer.opt_g)):
-        monkeypatch.setattr(opt, "step", (lambda s, n: lambda: (order.append(n), s())[1])(opt.step, name))
+    order = record_optimiser_steps(trainer, monkeypatch)
     assert trainer.steps_per_epoch() == 4  # 5 batches of 100, in whole groups of k = 2
     record = trainer.train_epoch()
     assert order == ["D", "D", "G", "D", "D", "G"]
@@ -356,9 +372,7 @@ def test_simultaneous_epoch_steps_both_nets_once_per_batch(
     tiny_mnist_config: Config, mnist_subset: torch.Tensor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trainer = Trainer(tiny_mnist_config, torch.cat([mnist_subset, mnist_subset[:50]]))  # 550 rows: 5 whole batches
-    order: list[str] = []
-    for name, opt in (("D", trainer.opt_d), ("G", trainer.opt_g)):
-        monkeypatch.setattr(opt, "step", (lambda s, n: lambda: (order.append(n), s())[1])(opt.step, name))
+    order = record_optimiser_steps(trainer, monkeypatch)
     record = trainer.train_epoch()
     assert order == ["D", "G"] * 5
     assert record["step"] == 5

@@ -3,4 +3,4 @@
 from gan_lib.data.mnist import MNIST, MNISTError, load_mnist, mnist_dir
 from gan_lib.data.toy import Gaussian, Mixture
 
-__all__ = ["MNIST", "MNISTError", "load_mnist", "mnist_dir", "Gaussian", "Mixture"]
+__all__ = ["MNIST", "Gaussian", "MNISTError", "Mixture", "load_mnist", "mnist_dir"]

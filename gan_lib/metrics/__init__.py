@@ -14,12 +14,12 @@ from gan_lib.metrics.parzen import (
 __all__ = [
     "SIGMAS",
     "ParzenResult",
-    "parzen_log_likelihood",
-    "parzen_evaluate",
-    "parzen_score",
-    "nearest_neighbours",
+    "class_coverage",
     "frechet_distance",
     "inception_score",
-    "class_coverage",
+    "nearest_neighbours",
+    "parzen_evaluate",
+    "parzen_log_likelihood",
+    "parzen_score",
     "precision_recall",
 ]
