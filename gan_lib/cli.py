@@ -1,4 +1,4 @@
-"""Command line: ``python -m gan_lib {train,sample,evaluate,export,classifier} ...``; run any of them with --help."""
+"""Command line: ``python -m gan_lib {train,sample,evaluate,export,classifier,ablate} ...``; each takes --help."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from gan_lib.ablation import load_plan, run_plan, summarise
 from gan_lib.checkpoint import CheckpointError, load_checkpoint, load_generator, save_atomic, write_atomic
 from gan_lib.classifier import DEFAULT_WEIGHTS, MnistNet, accuracy, save_classifier, train_classifier
 from gan_lib.config import ConfigError, load_config
@@ -110,6 +111,22 @@ def cmd_classifier(args: argparse.Namespace) -> None:
     print(json.dumps({"out": str(out)} | scores))
 
 
+def cmd_ablate(args: argparse.Namespace) -> None:
+    plan = load_plan(args.plan, args.epochs, args.seeds)
+    out = Path(args.out or Path("runs") / Path(args.plan).stem)
+    run_plan(plan, out, args.device, args.jobs, progress=not args.quiet)
+    command = " ".join(["python -m gan_lib", *(sys.argv[1:] if args.argv is None else args.argv)])
+    summary = summarise(plan, out, command)
+    for name, v in summary["variants"].items():
+        parzen, frechet = v["parzen"], v["frechet"]
+        print(
+            f"{name:36s} Parzen {parzen['mean']:7.1f} ± {parzen['std']:5.1f}   "
+            f"Fréchet {frechet['mean']:7.2f} ± {frechet['std']:5.2f}",
+            file=sys.stderr,
+        )
+    print(json.dumps({"summary": str(out / "summary.json"), "runs": len(plan.configs())}))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gan_lib", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -183,11 +200,28 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data-dir", help="MNIST folder (default: $GAN_LIB_MNIST_DIR, then the cache)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_classifier)
+
+    a = sub.add_parser(
+        "ablate",
+        help="train and score every (variant, seed) run of an ablation plan",
+        description="Run an ablation plan (e.g. configs/ablations.yaml): one JSON file per run in --out (runs that "
+        "already have one are skipped, so an interrupted plan resumes), then summary.json with each variant's mean "
+        "and standard deviation over the seeds of the Parzen score and the Fréchet distance.",
+    )
+    a.add_argument("plan", help="plan YAML, e.g. configs/ablations.yaml")
+    a.add_argument("--epochs", type=positive_int, help="training budget per run (default: the plan's)")
+    a.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the plan's)")
+    a.add_argument("--jobs", type=positive_int, default=1, help="runs trained at once, in separate processes")
+    a.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    a.add_argument("--out", help="output folder (default runs/<plan name>)")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_ablate)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv
     if getattr(args, "n", 1) is not None and getattr(args, "n", 1) <= 0:
         print("error: --n must be a positive number of samples", file=sys.stderr)
         return 2

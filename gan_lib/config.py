@@ -157,6 +157,17 @@ def _check_values(cfg: Config) -> None:
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML config, apply ``key=value`` overrides (values parsed as YAML) and validate."""
     path = Path(path)
+    raw = read_yaml_mapping(path)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        raw[key.strip()] = yaml.load(value, Loader=_Loader)
+    return config_from_dict(raw, source=str(path))
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file (YAML 1.2 floats), or a ConfigError saying what is wrong with the file."""
     try:
         raw = yaml.load(path.read_text(), Loader=_Loader) or {}
     except FileNotFoundError:
@@ -167,12 +178,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path}: expected a mapping of keys to values at top level")
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {item!r}: expected key=value")
-        raw[key.strip()] = yaml.load(value, Loader=_Loader)
-    return config_from_dict(raw, source=str(path))
+    return raw
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
