@@ -62,6 +62,15 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
     return state
 
 
+def generator_export(
+    config: dict[str, Any], epoch: int, step: int, G: dict[str, torch.Tensor], half: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """The contents of a generator-only checkpoint, which `load_generator` (hence `sample` and `evaluate`) accepts."""
+    dtype = torch.float16 if half else torch.float32
+    weights = {k: v.detach().to("cpu", dtype) for k, v in G.items()}
+    return {"config": config, "epoch": epoch, "step": step, "G": weights, **extra}
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, Config]:
     """G (eval mode, float32) and its config from a checkpoint."""
     state = load_checkpoint(path, device)

@@ -6,13 +6,21 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from gan_lib.ablation import load_plan, run_plan, summarise
-from gan_lib.checkpoint import CheckpointError, load_checkpoint, load_generator, save_atomic, write_atomic
+from gan_lib.checkpoint import (
+    CheckpointError,
+    generator_export,
+    load_checkpoint,
+    load_generator,
+    save_atomic,
+    write_atomic,
+)
 from gan_lib.classifier import DEFAULT_WEIGHTS, MnistNet, accuracy, save_classifier, train_classifier
 from gan_lib.config import ConfigError, load_config
 from gan_lib.data import MNISTError, load_mnist
@@ -21,15 +29,27 @@ from gan_lib.models import generate
 from gan_lib.train import Trainer, training_data
 
 
-def parzen_hook(cfg_data_dir: str | None, n_samples: int, seed: int = 1234):
-    """An epoch hook that scores G with the Parzen protocol (validation for sigma, full test set)."""
+def parzen_hook(cfg_data_dir: str | None, n_samples: int, snapshots: Path | None = None, seed: int = 1234):
+    """An epoch hook that scores G and each average of G with the Parzen protocol (sigma on valid[:1000], then the
+    test set, and valid[1000:] for choosing a checkpoint), and keeps each scored generator in `snapshots` (fp16)."""
     mnist = load_mnist(cfg_data_dir)
     valid, test = torch.from_numpy(mnist.valid_x), torch.from_numpy(mnist.test_x)
 
-    def hook(trainer: Trainer) -> dict[str, float] | None:
+    def hook(trainer: Trainer) -> dict[str, Any] | None:
         if trainer.epoch % trainer.cfg.eval_every:
             return None
-        return parzen_score(trainer.G, trainer.cfg, valid, test, n_samples, seed).to_dict()
+        record = parzen_score(trainer.G, trainer.cfg, valid, test, n_samples, seed).to_dict()
+        generators = {"G": (trainer.G, {})}
+        for decay, average in trainer.G_ema.items():
+            generators[f"ema{decay}"] = (average.module, {"ema_decay": decay})
+            record.setdefault("ema", {})[str(decay)] = parzen_score(
+                average.module, trainer.cfg, valid, test, n_samples, seed
+            ).to_dict()
+        if snapshots is not None:
+            for name, (G, extra) in generators.items():
+                state = generator_export(trainer.cfg.to_dict(), trainer.epoch, trainer.step, G.state_dict(), True, **extra)
+                save_atomic(state, snapshots / f"epoch{trainer.epoch:04d}_{name}.pt")
+        return record
 
     return hook
 
@@ -47,7 +67,8 @@ def cmd_train(args: argparse.Namespace) -> None:
             raise CheckpointError(f"{checkpoint} exists; pass --resume to continue it or --out to train elsewhere")
         trainer = Trainer(cfg, data, args.device)
         (out / "metrics.jsonl").unlink(missing_ok=True)
-    hook = parzen_hook(cfg.data_dir, cfg.eval_samples) if cfg.eval_every and cfg.dataset == "mnist" else None
+    evaluate = cfg.eval_every and cfg.dataset == "mnist"
+    hook = parzen_hook(cfg.data_dir, cfg.eval_samples, out / "generators") if evaluate else None
     trainer.fit(out, hook=hook, progress=not args.quiet)
     print(json.dumps({"checkpoint": str(checkpoint), "epoch": trainer.epoch, "step": trainer.step}))
 
@@ -69,10 +90,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     state = load_checkpoint(args.checkpoint)
-    dtype = torch.float16 if args.half else torch.float32
-    G = {k: v.to(dtype) for k, v in state["G"].items()}
-    save_atomic({"config": state["config"], "epoch": state["epoch"], "step": state["step"], "G": G}, Path(args.out))
-    print(json.dumps({"out": args.out, "dtype": str(dtype), "epoch": state["epoch"]}))
+    export = generator_export(state["config"], state["epoch"], state["step"], state["G"], args.half)
+    save_atomic(export, Path(args.out))
+    print(json.dumps({"out": args.out, "dtype": str(export["G"]["out.weight"].dtype), "epoch": state["epoch"]}))
 
 
 def positive_int(text: str) -> int:

@@ -70,6 +70,8 @@ class Config:
     adam_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     epochs: int = 1
     seed: int = 0
+    # exponential moving averages of G's weights, one per decay, updated after every G step; read, never trained
+    g_ema: list[float] = field(default_factory=list)
     # evaluation: Parzen log-likelihood every eval_every epochs (0 = never) with eval_samples samples
     eval_every: int = 0
     eval_samples: int = 10000
@@ -148,6 +150,8 @@ def _check_values(cfg: Config) -> None:
         raise ConfigError("config keys 'toy_weights', 'toy_means', 'toy_stds': need equal, non-zero lengths")
     if len(cfg.adam_betas) != 2 or not all(0 <= b < 1 for b in cfg.adam_betas):
         raise ConfigError(f"config key 'adam_betas': expected two numbers in [0, 1), got {cfg.adam_betas!r}")
+    if not all(0 < d < 1 for d in cfg.g_ema) or len(set(cfg.g_ema)) != len(cfg.g_ema):
+        raise ConfigError(f"config key 'g_ema': expected distinct decays in (0, 1), got {cfg.g_ema!r}")
     if not cfg.g_hidden or not cfg.d_hidden or min(cfg.g_hidden + cfg.d_hidden) <= 0:
         raise ConfigError("config keys 'g_hidden', 'd_hidden': need at least one layer, all widths > 0")
     if cfg.update == "simultaneous" and cfg.k != 1:

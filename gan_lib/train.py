@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from gan_lib.checkpoint import CheckpointError, load_checkpoint, save_atomic, write_atomic
@@ -66,6 +67,7 @@ class Trainer:
             self.D = build_discriminator(cfg, data.shape[1]).to(self.device)
         self.opt_g = make_optimizer(cfg, self.G.parameters())
         self.opt_d = make_optimizer(cfg, self.D.parameters())
+        self.G_ema = {decay: AveragedModel(self.G, multi_avg_fn=get_ema_multi_avg_fn(decay)) for decay in cfg.g_ema}
         self.rng = torch.Generator(self.device).manual_seed(cfg.seed + 1)
         self.epoch = 0
         self.step = 0
@@ -174,6 +176,8 @@ class Trainer:
                 self.step += 1
             if self.cfg.update == "alternating":
                 g_loss = self.generator_step(self.cfg.batch_size)
+            for average in self.G_ema.values():  # the first update copies G; nothing flows back into training
+                average.update_parameters(self.G)
             sums += torch.stack([d_loss, g_loss, torch.sigmoid(logits_real).mean(), torch.sigmoid(logits_fake).mean()])
             if progress is not None:
                 progress.update(self.k)
@@ -232,6 +236,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(),
+            "G_ema": {str(decay): average.state_dict() for decay, average in self.G_ema.items()},
         }
 
     def save(self, path: str | Path) -> None:
@@ -252,6 +257,9 @@ class Trainer:
             trainer.D.load_state_dict(state["D"])
             trainer.opt_g.load_state_dict(state["opt_g"])
             trainer.opt_d.load_state_dict(state["opt_d"])
+            for decay, average in trainer.G_ema.items():
+                if str(decay) in state.get("G_ema", {}):
+                    average.load_state_dict(state["G_ema"][str(decay)])
         except (RuntimeError, ValueError) as e:
             raise CheckpointError(f"checkpoint {path} does not fit this config's models: {e}") from e
         trainer.rng.set_state(state["rng"].cpu())

@@ -134,6 +134,24 @@ def test_train_writes_checkpoint_and_metrics(trained: Path) -> None:
     assert state["G"]["out.weight"].shape == (784, 32)
 
 
+def test_train_scores_g_and_its_averages_and_keeps_each_scored_generator(
+    tiny_yaml: Path, tmp_path: Path, mnist_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    overrides = ["--set", "epochs=2", "--set", "eval_every=2", "--set", "eval_samples=200", "--set", "g_ema=[0.9]"]
+    assert main(["train", str(tiny_yaml), "--out", str(out), "--quiet", *overrides]) == 0
+    first, second = (json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines())
+    assert "parzen_mean" not in first
+    scores = {"parzen_mean", "parzen_se", "sigma", "parzen_valid"}
+    assert scores <= set(second) and set(second["ema"]) == {"0.9"} and set(second["ema"]["0.9"]) == scores
+    assert sorted(os.listdir(out / "generators")) == ["epoch0002_G.pt", "epoch0002_ema0.9.pt"]
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "generators" / "epoch0002_ema0.9.pt"), "--n", "200", "--seed", "1234"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    for key in scores:  # the fp16 copy scores as the average did during training
+        assert again[key] == pytest.approx(second["ema"]["0.9"][key], abs=0.05)
+
+
 def test_train_end_to_end_in_a_subprocess(tmp_path: Path, mnist_folder: Path) -> None:
     result = run_module(
         "train",

@@ -113,7 +113,14 @@ def test_evaluate_picks_the_known_best_sigma() -> None:
     assert result.mean == pytest.approx(ll.mean(), rel=1e-6)
     assert result.std_err == pytest.approx(ll.std(ddof=0) / math.sqrt(7), rel=1e-5)
     assert result.std_err != pytest.approx(ll.std(ddof=1) / math.sqrt(7), rel=1e-3)
-    assert result.to_dict() == {"parzen_mean": result.mean, "parzen_se": result.std_err, "sigma": s0}
+    # the validation images past n_valid, which chose nothing, score the chosen sigma for model selection
+    assert result.holdout == pytest.approx(brute_force(samples.numpy(), valid_far.numpy(), s0).mean(), rel=1e-6)
+    assert result.to_dict() == {
+        "parzen_mean": result.mean,
+        "parzen_se": result.std_err,
+        "sigma": s0,
+        "parzen_valid": result.holdout,
+    }
 
 
 def test_evaluate_matches_brute_force_argmax_on_random_samples() -> None:
@@ -128,3 +135,4 @@ def test_evaluate_matches_brute_force_argmax_on_random_samples() -> None:
     ll = brute_force(samples, test, result.sigma)
     assert result.mean == pytest.approx(ll.mean(), abs=1e-3)
     assert result.std_err == pytest.approx(ll.std() / math.sqrt(50), rel=1e-3)
+    assert result.holdout is None and "parzen_valid" not in result.to_dict()  # all 300 validation images chose sigma

@@ -427,6 +427,52 @@ def test_resume_without_config_uses_the_stored_one(
     assert_same_state(trainer, resumed)
 
 
+def test_averaged_generators_leave_the_trajectory_bitwise_unchanged(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor
+) -> None:
+    plain = Trainer(tiny_mnist_config.replace(epochs=2), mnist_subset)
+    averaged = Trainer(tiny_mnist_config.replace(epochs=2, g_ema=[0.5, 0.99]), mnist_subset)
+    history_plain, history_averaged = plain.fit(progress=False), averaged.fit(progress=False)
+    assert_same_state(plain, averaged)
+    assert [without_seconds(r) for r in history_plain] == [without_seconds(r) for r in history_averaged]
+    assert not torch.equal(averaged.G_ema[0.99].module.out.weight, averaged.G.out.weight)
+
+
+def test_averaged_generator_is_the_exponential_average_of_g_after_each_step(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor
+) -> None:
+    trainer = Trainer(tiny_mnist_config.replace(g_ema=[0.9]), mnist_subset)
+    after_each_step = []
+    step = trainer.simultaneous_step
+
+    def recording_step(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = step(x)
+        after_each_step.append(trainer.G.out.weight.detach().clone())
+        return out
+
+    trainer.simultaneous_step = recording_step  # type: ignore[method-assign]
+    trainer.fit(progress=False)
+    expected = after_each_step[0]  # the average starts at G after the first step
+    for w in after_each_step[1:]:
+        expected = 0.9 * expected + 0.1 * w
+    assert len(after_each_step) == 5
+    torch.testing.assert_close(trainer.G_ema[0.9].module.out.weight, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_resume_keeps_the_averaged_generators(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor, tmp_path: Path
+) -> None:
+    cfg = tiny_mnist_config.replace(g_ema=[0.8])
+    straight = Trainer(cfg.replace(epochs=2), mnist_subset)
+    straight.fit(progress=False)
+    Trainer(cfg, mnist_subset).fit(tmp_path, progress=False)
+    resumed = Trainer.resume(tmp_path / "checkpoint.pt", mnist_subset, cfg=cfg.replace(epochs=2))
+    resumed.fit(progress=False)
+    assert_same_state(straight, resumed)
+    for a, b in zip(straight.G_ema[0.8].state_dict().values(), resumed.G_ema[0.8].state_dict().values()):
+        assert torch.equal(a, b)
+
+
 def test_load_generator_matches_trainer(tiny_mnist_config: Config, mnist_subset: torch.Tensor, tmp_path: Path) -> None:
     trainer = Trainer(tiny_mnist_config, mnist_subset)
     trainer.save(tmp_path / "c.pt")

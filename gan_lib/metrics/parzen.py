@@ -18,15 +18,19 @@ SIGMAS: tuple[float, ...] = tuple(float(s) for s in np.logspace(-1, 0, 10))
 
 @dataclass(frozen=True)
 class ParzenResult:
-    """Mean test log-likelihood, its standard error, the chosen sigma and the validation score of every sigma."""
+    """Mean test log-likelihood, its standard error, the chosen sigma, the validation score of every sigma, and the
+    mean log-likelihood on the validation images not used for sigma (None if there are none): the score for choosing
+    among checkpoints without looking at the test set."""
 
     mean: float
     std_err: float
     sigma: float
     valid_scores: dict[float, float]
+    holdout: float | None = None
 
     def to_dict(self) -> dict[str, float]:
-        return {"parzen_mean": self.mean, "parzen_se": self.std_err, "sigma": self.sigma}
+        scores = {"parzen_mean": self.mean, "parzen_se": self.std_err, "sigma": self.sigma}
+        return scores if self.holdout is None else scores | {"parzen_valid": self.holdout}
 
 
 def _sq_distances(x: Tensor, mu: Tensor, mu_sq: Tensor) -> Tensor:
@@ -58,15 +62,17 @@ def parzen_evaluate(
     samples: Tensor, valid: Tensor, test: Tensor, sigmas: tuple[float, ...] = SIGMAS, n_valid: int = 1000
 ) -> ParzenResult:
     """The paper's protocol: sigma with the best mean log-likelihood on valid[:n_valid]; then mean and
-    standard error (population std / sqrt n) over the whole test set."""
+    standard error (population std / sqrt n) over the whole test set; and the mean over valid[n_valid:] at that sigma."""
     valid_ll = parzen_log_likelihood(samples, valid[:n_valid], sigmas).mean(1)
     best = int(valid_ll.argmax())
     ll = parzen_log_likelihood(samples, test, sigmas[best])[0]
+    holdout = valid[n_valid:]
     return ParzenResult(
         mean=float(ll.mean()),
         std_err=float(ll.std(unbiased=False) / math.sqrt(len(ll))),
         sigma=sigmas[best],
         valid_scores={s: float(v) for s, v in zip(sigmas, valid_ll)},
+        holdout=float(parzen_log_likelihood(samples, holdout, sigmas[best]).mean()) if len(holdout) else None,
     )
 
 
