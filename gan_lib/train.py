@@ -283,6 +283,11 @@ def _trim_log(path: Path, epoch: int) -> None:
         write_atomic(path, lambda f: f.write("".join(kept).encode()))
 
 
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a run's ``metrics.jsonl``, one dict per epoch, in order."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 def fit_discriminator(cfg: Config, p_data: Mixture, p_g: Mixture, steps: int) -> tuple[Discriminator, list[float]]:
     """Train D alone against two fixed 1-D distributions (fresh samples each step): the inner loop of Algorithm 1 run to
     convergence, whose limit Proposition 1 predicts. Returns D (eval mode) and its loss per step."""

@@ -20,7 +20,7 @@ from gan_lib.checkpoint import CheckpointError, load_checkpoint, load_generator
 from gan_lib.config import Config
 from gan_lib.models import generate, sample_noise
 from gan_lib.optim import MomentumSGD, learning_rate, make_optimizer, momentum
-from gan_lib.train import Trainer, training_data
+from gan_lib.train import Trainer, read_log, training_data
 
 RECORD_KEYS = {"epoch", "step", "lr", "momentum", "d_loss", "g_loss", "d_real", "d_fake", "seconds"}
 
@@ -410,6 +410,7 @@ def test_resume_equals_uninterrupted_run(tiny_mnist_config: Config, mnist_subset
         for d in ("straight", "split")
     ]
     assert lines[0] == lines[1] and [r["epoch"] for r in lines[0]] == [1, 2]
+    assert [without_seconds(r) for r in read_log(tmp_path / "split" / "metrics.jsonl")] == lines[1]
     for name in ("straight", "split"):
         state = load_checkpoint(tmp_path / name / "checkpoint.pt")
         assert (state["epoch"], state["step"]) == (2, 10)
