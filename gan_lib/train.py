@@ -30,6 +30,9 @@ from gan_lib.models import (
 from gan_lib.objectives import discriminator_loss, generator_loss, grad_scale, slope_ratio
 from gan_lib.optim import learning_rate, make_optimizer, momentum
 
+#: What the Parzen protocol records for each scored generator (see `gan_lib.metrics.ParzenResult.to_dict`).
+SCORE_KEYS = ("parzen_mean", "parzen_se", "sigma", "parzen_valid")
+
 EpochHook = Callable[["Trainer"], dict[str, Any] | None]
 
 #: Below this logit of D on a sample, D's loss gradient there (0.5 sigmoid(l) / n, times D's weights) nears float32's
@@ -286,6 +289,26 @@ def _trim_log(path: Path, epoch: int) -> None:
 def read_log(path: str | Path) -> list[dict[str, Any]]:
     """The records of a run's ``metrics.jsonl``, one dict per epoch, in order."""
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def evaluations(records: list[dict[str, Any]], average: float | None = None) -> list[dict[str, Any]]:
+    """The Parzen scores of G (or of its average with decay `average`) at each evaluated epoch of a run log: dicts with
+    the epoch and SCORE_KEYS (parzen_valid is None in logs written before it was recorded)."""
+    scores = []
+    for record in records:
+        score = record if average is None else record.get("ema", {}).get(str(average))
+        if score is not None and "parzen_mean" in score:
+            scores.append({"epoch": record["epoch"], **{k: score.get(k) for k in SCORE_KEYS}})
+    return scores
+
+
+def best_evaluation(records: list[dict[str, Any]], average: float | None = None) -> dict[str, Any]:
+    """The evaluation with the highest score on the held-out validation images (never the test score): the epoch a
+    run reports, chosen without looking at the test set."""
+    scores = [s for s in evaluations(records, average) if s["parzen_valid"] is not None]
+    if not scores:
+        raise ValueError("the log has no evaluation with a validation score (train with eval_every > 0)")
+    return max(scores, key=lambda s: s["parzen_valid"])
 
 
 def fit_discriminator(cfg: Config, p_data: Mixture, p_g: Mixture, steps: int) -> tuple[Discriminator, list[float]]:

@@ -20,7 +20,7 @@ from gan_lib.checkpoint import CheckpointError, load_checkpoint, load_generator
 from gan_lib.config import Config
 from gan_lib.models import generate, sample_noise
 from gan_lib.optim import MomentumSGD, learning_rate, make_optimizer, momentum
-from gan_lib.train import Trainer, read_log, training_data
+from gan_lib.train import Trainer, best_evaluation, evaluations, read_log, training_data
 
 RECORD_KEYS = {"epoch", "step", "lr", "momentum", "d_loss", "g_loss", "d_real", "d_fake", "seconds"}
 
@@ -568,3 +568,21 @@ def test_bad_checkpoints_raise_checkpoint_error_naming_the_file(toy_config: Conf
                 load(path)
             assert str(path) in str(e.value), kind
     assert load_checkpoint(good)["epoch"] == 0
+
+
+def test_the_reported_epoch_is_chosen_on_validation_never_on_test() -> None:
+    def score(mean: float, valid: float) -> dict:
+        return {"parzen_mean": mean, "parzen_se": 1.0, "sigma": 0.2, "parzen_valid": valid}
+
+    log = [
+        {"epoch": 1, "d_loss": 0.5},
+        {"epoch": 2, **score(100.0, 90.0), "ema": {"0.9": score(150.0, 140.0)}},
+        {"epoch": 3, "d_loss": 0.5},
+        {"epoch": 4, **score(120.0, 80.0), "ema": {"0.9": score(110.0, 145.0)}},  # best test, worse validation
+    ]
+    assert [s["epoch"] for s in evaluations(log)] == [2, 4]
+    assert best_evaluation(log) == {"epoch": 2, **score(100.0, 90.0)}
+    assert best_evaluation(log, average=0.9)["epoch"] == 4
+    assert evaluations(log, average=0.99) == []
+    with pytest.raises(ValueError, match="eval_every"):
+        best_evaluation([{"epoch": 1, "parzen_mean": 1.0, "parzen_se": 1.0, "sigma": 0.2}])
