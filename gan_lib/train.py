@@ -311,6 +311,34 @@ def best_evaluation(records: list[dict[str, Any]], average: float | None = None)
     return max(scores, key=lambda s: s["parzen_valid"])
 
 
+def stop_reason(
+    records: list[dict[str, Any]],
+    target: float = 225.0,
+    min_epochs: int = 1500,
+    patience: int = 300,
+    min_delta: float = 1.0,
+    max_epochs: int = 3000,
+) -> str | None:
+    """Why a long run should end now, or None: the validation-chosen G scores >= `target` on the test set; or, after
+    `min_epochs`, the best validation score has not risen by more than `min_delta` in the last `patience` epochs; or
+    `max_epochs` are done."""
+    epoch = records[-1]["epoch"] if records else 0
+    scores = [s for s in evaluations(records) if s["parzen_valid"] is not None]
+    if scores:
+        best = max(scores, key=lambda s: s["parzen_valid"])
+        if best["parzen_mean"] >= target:
+            return f"the validation-chosen epoch {best['epoch']} scores {best['parzen_mean']:.1f} >= {target:g}"
+        earlier = [s["parzen_valid"] for s in scores if s["epoch"] <= epoch - patience]
+        if epoch >= min_epochs and earlier and best["parzen_valid"] <= max(earlier) + min_delta:
+            return (
+                f"plateau: the best validation score rose by {best['parzen_valid'] - max(earlier):.2f} <= {min_delta:g} "
+                f"in the last {patience} epochs (epoch {epoch})"
+            )
+    if epoch >= max_epochs:
+        return f"{max_epochs} epochs done"
+    return None
+
+
 def fit_discriminator(cfg: Config, p_data: Mixture, p_g: Mixture, steps: int) -> tuple[Discriminator, list[float]]:
     """Train D alone against two fixed 1-D distributions (fresh samples each step): the inner loop of Algorithm 1 run to
     convergence, whose limit Proposition 1 predicts. Returns D (eval mode) and its loss per step."""

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from gan_lib.checkpoint import load_checkpoint, save_atomic
-from gan_lib.train import best_evaluation, read_log
+from gan_lib.train import best_evaluation, read_log, stop_reason
 
 
 def publish(run: Path, dest: Path, full: bool) -> list[str]:
@@ -32,6 +32,7 @@ def publish(run: Path, dest: Path, full: bool) -> list[str]:
             f"{name}: epoch {best['epoch']}, validation {best['parzen_valid']:.1f}, "
             f"test {best['parzen_mean']:.1f} +- {best['parzen_se']:.1f} (sigma {best['sigma']:.3f}) -> {target}"
         )
+    lines.append(f"stop rule: {stop_reason(records) or 'not met, resume the run'} (log at epoch {records[-1]['epoch']})")
     shutil.copyfile(run / "metrics.jsonl", dest / "metrics.jsonl")
     if full:
         state = load_checkpoint(run / "checkpoint.pt")

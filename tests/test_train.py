@@ -20,7 +20,7 @@ from gan_lib.checkpoint import CheckpointError, load_checkpoint, load_generator
 from gan_lib.config import Config
 from gan_lib.models import generate, sample_noise
 from gan_lib.optim import MomentumSGD, learning_rate, make_optimizer, momentum
-from gan_lib.train import Trainer, best_evaluation, evaluations, read_log, training_data
+from gan_lib.train import Trainer, best_evaluation, evaluations, read_log, stop_reason, training_data
 
 RECORD_KEYS = {"epoch", "step", "lr", "momentum", "d_loss", "g_loss", "d_real", "d_fake", "seconds"}
 
@@ -586,3 +586,31 @@ def test_the_reported_epoch_is_chosen_on_validation_never_on_test() -> None:
     assert evaluations(log, average=0.99) == []
     with pytest.raises(ValueError, match="eval_every"):
         best_evaluation([{"epoch": 1, "parzen_mean": 1.0, "parzen_se": 1.0, "sigma": 0.2}])
+
+
+def curve(valid: Callable[[int], float], test: Callable[[int], float], epochs: int) -> list[dict]:
+    """A run log with an evaluation every 10 epochs."""
+    log = []
+    for e in range(1, epochs + 1):
+        record = {"epoch": e}
+        if e % 10 == 0:
+            record |= {"parzen_mean": test(e), "parzen_se": 2.0, "sigma": 0.2, "parzen_valid": valid(e)}
+        log.append(record)
+    return log
+
+
+def test_stop_rule_target_plateau_and_budget() -> None:
+    rising = curve(lambda e: e / 10, lambda e: e / 10 + 5, 1000)
+    assert stop_reason(rising) is None
+    assert "epoch 1000 scores 105.0" in stop_reason(rising, target=105.0)
+    assert stop_reason(rising, target=105.1) is None
+    # flat after epoch 1000 (gains of 0.001 per evaluation: 0.03 per 300 epochs) -> a plateau, but only from 1500 on
+    flat = curve(lambda e: min(e, 1000) / 10 + e * 1e-4, lambda e: 100.0, 1490)
+    assert stop_reason(flat) is None
+    flat = curve(lambda e: min(e, 1000) / 10 + e * 1e-4, lambda e: 100.0, 1500)
+    assert stop_reason(flat).startswith("plateau")
+    # still climbing by more than 1 nat per 300 epochs at 1500 -> go on, until the 3000-epoch budget
+    slow = curve(lambda e: e / 200, lambda e: 0.0, 1500)
+    assert stop_reason(slow) is None
+    assert stop_reason(curve(lambda e: e / 200, lambda e: 0.0, 3000)) == "3000 epochs done"
+    assert stop_reason([]) is None
