@@ -289,8 +289,9 @@ class Trainer:
         cfg: Config | None = None,
         source: str = "checkpoint",
     ) -> Trainer:
-        """Rebuild a trainer from a training checkpoint (`load_checkpoint(..., training=True)`). `cfg` may change only the stored config's RESUMABLE keys
-        (`resume_config`; e.g. more epochs); an average of G that the checkpoint lacks starts here (ResumeWarning)."""
+        """Rebuild a trainer from a training checkpoint (`load_checkpoint(..., training=True)`). `cfg` may change only
+        the stored config's RESUMABLE keys (`resume_config`; e.g. more epochs); an average of G that the checkpoint
+        lacks starts here, and one that `cfg` lacks is dropped (each with a ResumeWarning)."""
         stored = checkpoint_config(state, source)
         cfg = stored if cfg is None else resume_config(stored, cfg, source)
         trainer = cls(cfg, data, device)
@@ -307,8 +308,8 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise CheckpointError(f"{source} does not fit this config's models: {e}") from e
         trainer.epoch, trainer.step = int(state["epoch"]), int(state["step"])
-        new = [d for d in cfg.g_ema if str(d) not in averages]
-        dropped = [d for d in averages if d not in {str(d) for d in cfg.g_ema}]
+        new = [decay for decay in cfg.g_ema if str(decay) not in averages]
+        dropped = [key for key in averages if key not in {str(decay) for decay in cfg.g_ema}]
         if new and trainer.step > 0:
             warnings.warn(
                 f"g_ema: the average(s) with decay {new} start at epoch {trainer.epoch}, not at the start of the run",
