@@ -54,8 +54,8 @@ def write_error(path: Path, error: OSError) -> WriteError:
 def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Write a file through `write` into a temp file beside `path`, fsync, then os.replace: a crash or an error
     never leaves a half-written file, and an existing file is only ever replaced by a complete one. An OSError
-    becomes a WriteError naming `path`; the temp file goes either way (one left by a killed process goes with the
-    next `folder_lock` of its folder)."""
+    becomes a WriteError naming `path`; the temp file goes either way (`remove_temp_files` deletes one that a
+    killed process left)."""
     path = Path(path)
     if path.is_dir():
         raise write_error(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
@@ -107,8 +107,8 @@ _held: dict[Path, int] = {}  # folders this process holds -> how many nested fol
 def folder_lock(folder: str | Path) -> Iterator[Path]:
     """Hold `folder` (created if needed) for this process: an exclusive flock on folder/.lock, which holds this
     process's id. A second process gets a FolderInUseError at once; the lock dies with its process, so one left by
-    a killed run never blocks the next. Taking it also checks that the folder is writable (a WriteError otherwise)
-    and deletes the temp files that writers killed mid-write left there. Nested blocks in one process share it."""
+    a killed run never blocks the next. Taking it also checks that the folder is writable (a WriteError otherwise).
+    Nested blocks in one process share it."""
     folder = Path(folder)
     key = folder.resolve()
     if key in _held:
@@ -121,7 +121,6 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
     fd = _lock(folder)
     _held[key] = 1
     try:
-        _remove_temp_files(folder)
         yield folder
     finally:
         del _held[key]
@@ -134,9 +133,8 @@ def _lock(folder: Path) -> int:
     path = folder / LOCK_NAME
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe, probe_path = tempfile.mkstemp(dir=folder, prefix=".probe.", suffix=TEMP_SUFFIX)
-        os.close(probe)
-        os.unlink(probe_path)
+        with tempfile.TemporaryFile(dir=folder):  # a nameless file (O_TMPFILE): nothing stays, even after a kill
+            pass
     except OSError as e:
         raise write_error(folder, e) from e
     while True:
@@ -164,7 +162,10 @@ def _lock(folder: Path) -> int:
         os.close(fd)
 
 
-def _remove_temp_files(folder: Path) -> None:
-    """Delete write_atomic's temp files in `folder` and its subfolders: left by a process killed mid-write."""
-    for tmp in [*folder.glob(f".*{TEMP_SUFFIX}"), *folder.glob(f"*/.*{TEMP_SUFFIX}")]:
+def remove_temp_files(folder: Path, pattern: str) -> None:
+    """Delete the temp files that `write_atomic` left, when its process was killed mid-write, beside the files
+    matching `pattern` (a glob under `folder`, e.g. "checkpoint.pt" or "generators/epoch*.pt"). Only for a folder
+    this process holds (`folder_lock`): another process's temp files would be in the middle of being written."""
+    parent, _, name = pattern.rpartition("/")
+    for tmp in (folder / parent).glob(f".{name}.*{TEMP_SUFFIX}"):
         tmp.unlink(missing_ok=True)

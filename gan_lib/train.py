@@ -22,7 +22,7 @@ from tqdm import tqdm
 from gan_lib.checkpoint import all_finite, checkpoint_config, generator_export, load_checkpoint
 from gan_lib.config import Config, ConfigError, resume_config
 from gan_lib.data import Mixture
-from gan_lib.files import CheckpointError, folder_lock, save_atomic, write_atomic, write_error
+from gan_lib.files import CheckpointError, folder_lock, remove_temp_files, save_atomic, write_atomic, write_error
 from gan_lib.models import (
     Discriminator,
     Generator,
@@ -199,13 +199,16 @@ class Trainer:
     ) -> list[dict[str, Any]]:
         """Train until `cfg.epochs`; after each epoch run `hook`, append a JSON line and checkpoint (if out_dir).
 
-        out_dir is held with `folder_lock` meanwhile, and its log repaired first (`repair_log`). An epoch whose losses
-        or weights are not finite raises DivergenceError before its hook, log line or checkpoint: the checkpoint in
-        out_dir stays the last finite one. A log line is written before its checkpoint."""
+        out_dir is held with `folder_lock` meanwhile. First the temp files of writes that a killed run left there go,
+        and the log is repaired (`repair_log`). An epoch whose losses or weights are not finite raises DivergenceError
+        before its hook, log line or checkpoint: the checkpoint in out_dir stays the last finite one. A log line is
+        written before its checkpoint."""
         out = Path(out_dir) if out_dir is not None else None
         if out is None:
             return self._fit(None, hook, progress)
         with folder_lock(out):
+            for pattern in (CHECKPOINT_NAME, LOG_NAME, f"{GENERATORS_NAME}/epoch*.pt"):
+                remove_temp_files(out, pattern)
             repair_log(out / LOG_NAME, self.epoch)
             return self._fit(out, hook, progress)
 
