@@ -42,12 +42,15 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> None:
     check_device(args.device)
     out = Path(args.out or Path("runs") / Path(args.config).stem)
     checkpoint = out / CHECKPOINT_NAME
-    if args.resume and not checkpoint.exists():
-        raise CheckpointError(
-            f"nothing to resume: {checkpoint} does not exist; check --out, or drop --resume to start a new run"
-        )
+    nothing_to_resume = CheckpointError(
+        f"nothing to resume: {checkpoint} does not exist; check --out, or drop --resume to start a new run"
+    )
+    if args.resume and not out.is_dir():
+        raise nothing_to_resume  # before folder_lock creates the folder
     with folder_lock(out):  # held until training ends; checks first that the folder is writable
         if args.resume:
+            if not checkpoint.exists():
+                raise nothing_to_resume
             state = load_checkpoint(checkpoint, args.device, training=True)
             cfg = resume_config(checkpoint_config(state, checkpoint), requested, str(checkpoint))
             print(f"resuming {checkpoint} at epoch {state['epoch']}", file=sys.stderr)

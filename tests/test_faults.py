@@ -183,11 +183,14 @@ def test_temp_files_of_a_killed_save_are_removed(run_copy: Path, toy_yaml: Path,
     assert sorted(p.name for p in run_copy.iterdir()) == ["checkpoint.pt", "generators", "metrics.jsonl"]
 
 
-def test_resume_without_a_checkpoint_is_an_error(toy_yaml: Path, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("folder", ["missing", "without a checkpoint"])
+def test_resume_without_a_checkpoint_is_an_error(folder: str, toy_yaml: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "tpyo"
+    if folder != "missing":
+        out.mkdir()
     rc, stdout, err = cli_run(capsys, "train", toy_yaml, "--out", out, "--resume")
     assert_one_line_error(rc, stdout, err, str(out / "checkpoint.pt"), "nothing to resume", "drop --resume")
-    assert not out.exists()
+    assert (list(out.iterdir()) == []) if out.exists() else folder == "missing"
 
 
 def test_interrupt_is_one_line_and_keeps_the_checkpoint(
