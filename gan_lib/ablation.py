@@ -23,16 +23,14 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from gan_lib.checkpoint import write_atomic
 from gan_lib.classifier import embed, load_classifier
 from gan_lib.config import Config, ConfigError, config_from_dict, load_config, read_yaml_mapping
 from gan_lib.data import load_mnist
-from gan_lib.metrics import frechet_distance, parzen_evaluate
-from gan_lib.models import generate
+from gan_lib.files import write_json_atomic
+from gan_lib.metrics import ParzenProtocol, frechet_distance
 from gan_lib.train import Trainer
 
 SUMMARY = "summary.json"
-EVAL_SEED = 1234
 
 
 @dataclass(frozen=True)
@@ -88,25 +86,26 @@ def reference_features(data_dir: str | None) -> Tensor:
 
 def run_one(cfg: Config, variant: str, device: str, out_file: Path, reference: Tensor) -> dict[str, Any]:
     """Train one run for cfg.epochs, score its G (the Parzen protocol, and the Fréchet distance of the reference
-    classifier's features to `reference`, both on cfg.eval_samples samples) and write the record atomically."""
+    classifier's features to `reference`, both on the protocol's cfg.eval_samples samples) and write the record
+    atomically."""
     mnist = load_mnist(cfg.data_dir)
+    protocol = ParzenProtocol(torch.from_numpy(mnist.valid_x), torch.from_numpy(mnist.test_x), cfg.eval_samples)
     trainer = Trainer(cfg, torch.from_numpy(mnist.train_x), device)
     start = time.perf_counter()
     trainer.fit(progress=False)
     train_seconds = time.perf_counter() - start
-    samples = generate(trainer.G.eval(), cfg, cfg.eval_samples, seed=EVAL_SEED)
-    valid, test = (torch.from_numpy(a).to(samples.device) for a in (mnist.valid_x, mnist.test_x))
+    samples = protocol.samples(trainer.G.eval(), cfg)
     classifier = load_classifier().to(samples.device)
     record = {
         "variant": variant,
         "seed": cfg.seed,
         "epochs": cfg.epochs,
         "train_seconds": train_seconds,
-        **parzen_evaluate(samples, valid, test).to_dict(),
+        **protocol.evaluate(samples).to_dict(),
         "frechet": frechet_distance(embed(classifier, samples)[0], reference.to(samples.device)),
         "config": cfg.to_dict(),
     }
-    write_atomic(out_file, lambda f: f.write(json.dumps(record, indent=1).encode()))
+    write_json_atomic(out_file, record)
     return record
 
 
@@ -153,7 +152,7 @@ def summarise(plan: Plan, out_dir: str | Path, command: str) -> dict[str, Any]:
             "frechet": _mean_std([r["frechet"] for r in runs]),
         }
     summary = {"command": command, "epochs": plan.epochs, "variants": variants}
-    write_atomic(out / SUMMARY, lambda f: f.write(json.dumps(summary, indent=1).encode()))
+    write_json_atomic(out / SUMMARY, summary)
     return summary
 
 

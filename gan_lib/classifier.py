@@ -17,14 +17,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from gan_lib.checkpoint import CheckpointError, save_atomic
+from gan_lib import PROG
+from gan_lib.files import CheckpointError, save_atomic
+from gan_lib.optim import set_hyperparameters
 
 SIDE = 28
 N_CLASSES = 10
 N_FEATURES = 128
 PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081  # of the MNIST training images; inputs are standardised inside the net
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "assets" / "mnist_classifier.pt"
-RETRAIN = "python -m gan_lib classifier"
+RETRAIN = f"{PROG} classifier"
 
 
 class MnistNet(nn.Module):
@@ -91,8 +93,7 @@ def train_classifier(
                 net.train()
                 for i, idx in enumerate(torch.randperm(len(x), generator=rng).split(batch_size)):
                     step = (epoch - 1) * steps_per_epoch + i
-                    for group in opt.param_groups:
-                        group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / total))
+                    set_hyperparameters(opt, lr * 0.5 * (1 + math.cos(math.pi * step / total)))
                     xb = random_shift(x[idx], max_shift, rng) if max_shift else x[idx]
                     loss = F.cross_entropy(net(xb), y[idx])
                     opt.zero_grad(set_to_none=True)

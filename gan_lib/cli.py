@@ -1,109 +1,142 @@
-"""Command line: ``python -m gan_lib {train,sample,evaluate,export,classifier,ablate} ...``; each takes --help."""
+"""Command line: ``python -m gan_lib {train,sample,evaluate,export,classifier,ablate} ...``; each takes --help.
+
+A problem with what the command was given (a config, a checkpoint, a data or output folder, an option) ends it with
+one line on stderr, ``error: ...``, saying what is wrong and what to do, and exit code 2."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
+import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from gan_lib import PROG, __version__
 from gan_lib.ablation import load_plan, run_plan, summarise
-from gan_lib.checkpoint import (
-    CheckpointError,
-    generator_export,
-    load_checkpoint,
-    load_generator,
-    save_atomic,
-    write_atomic,
-)
+from gan_lib.checkpoint import checkpoint_config, generator_export, load_checkpoint, load_generator, read_generator
 from gan_lib.classifier import DEFAULT_WEIGHTS, MnistNet, accuracy, save_classifier, train_classifier
-from gan_lib.config import ConfigError, load_config
-from gan_lib.data import MNISTError, load_mnist
-from gan_lib.metrics import parzen_score
+from gan_lib.config import ConfigError, load_config, resume_config
+from gan_lib.data import MNISTError, load_mnist, training_data
+from gan_lib.files import CheckpointError, FolderInUseError, WriteError, folder_lock, save_atomic, write_atomic
+from gan_lib.metrics import ParzenProtocol, parzen_hook
 from gan_lib.models import generate
-from gan_lib.train import Trainer, training_data
+from gan_lib.train import CHECKPOINT_NAME, GENERATORS_NAME, LOG_NAME, DivergenceError, ResumeWarning, Trainer
 
 
-def parzen_hook(cfg_data_dir: str | None, n_samples: int, snapshots: Path | None = None, seed: int = 1234):
-    """An epoch hook that scores G and each average of G with the Parzen protocol (sigma on valid[:1000], then the
-    test set, and valid[1000:] for choosing a checkpoint), and keeps each scored generator in `snapshots` (fp16)."""
-    mnist = load_mnist(cfg_data_dir)
-    valid, test = torch.from_numpy(mnist.valid_x), torch.from_numpy(mnist.test_x)
-
-    def hook(trainer: Trainer) -> dict[str, Any] | None:
-        if trainer.epoch % trainer.cfg.eval_every:
-            return None
-        record = parzen_score(trainer.G, trainer.cfg, valid, test, n_samples, seed).to_dict()
-        generators = {"G": (trainer.G, {})}
-        for decay, average in trainer.G_ema.items():
-            generators[f"ema{decay}"] = (average.module, {"ema_decay": decay})
-            record.setdefault("ema", {})[str(decay)] = parzen_score(
-                average.module, trainer.cfg, valid, test, n_samples, seed
-            ).to_dict()
-        if snapshots is not None:
-            for name, (G, extra) in generators.items():
-                state = generator_export(trainer.cfg.to_dict(), trainer.epoch, trainer.step, G.state_dict(), True, **extra)
-                save_atomic(state, snapshots / f"epoch{trainer.epoch:04d}_{name}.pt")
-        return record
-
-    return hook
+class UsageError(Exception):
+    """An option that cannot work as given (no GPU for --device cuda, too many samples for the memory)."""
 
 
-def cmd_train(args: argparse.Namespace) -> None:
-    cfg = load_config(args.config, args.set)
+#: The errors that mean bad input or a failed write, not a bug: each becomes one line and exit code 2.
+USER_ERRORS = (ConfigError, CheckpointError, MNISTError, WriteError, FolderInUseError, DivergenceError, UsageError)
+
+
+def cmd_train(args: argparse.Namespace, argv: list[str]) -> None:
+    requested = load_config(args.config, args.set)
+    check_device(args.device)
     out = Path(args.out or Path("runs") / Path(args.config).stem)
-    data = training_data(cfg)
-    checkpoint = out / "checkpoint.pt"
-    if args.resume and checkpoint.exists():
-        trainer = Trainer.resume(checkpoint, data, args.device, cfg)
-        print(f"resuming {checkpoint} at epoch {trainer.epoch}", file=sys.stderr)
-    else:
-        if checkpoint.exists():
-            raise CheckpointError(f"{checkpoint} exists; pass --resume to continue it or --out to train elsewhere")
-        trainer = Trainer(cfg, data, args.device)
-        (out / "metrics.jsonl").unlink(missing_ok=True)
-    evaluate = cfg.eval_every and cfg.dataset == "mnist"
-    hook = parzen_hook(cfg.data_dir, cfg.eval_samples, out / "generators") if evaluate else None
-    trainer.fit(out, hook=hook, progress=not args.quiet)
+    checkpoint = out / CHECKPOINT_NAME
+    nothing_to_resume = CheckpointError(
+        f"nothing to resume: {checkpoint} does not exist; check --out, or drop --resume to start a new run"
+    )
+    if args.resume and not out.is_dir():
+        raise nothing_to_resume  # before folder_lock creates the folder
+    with folder_lock(out):  # held until training ends; checks first that the folder is writable
+        if args.resume:
+            if not checkpoint.exists():
+                raise nothing_to_resume
+            state = load_checkpoint(checkpoint, args.device, training=True)
+            cfg = resume_config(checkpoint_config(state, checkpoint), requested, str(checkpoint))
+            print(f"resuming {checkpoint} at epoch {state['epoch']}", file=sys.stderr)
+            trainer = Trainer.from_state(state, training_data(cfg), args.device, cfg, source=str(checkpoint))
+        else:
+            if checkpoint.exists():
+                raise CheckpointError(f"{checkpoint} exists; pass --resume to continue it or --out to train elsewhere")
+            trainer = Trainer(requested, training_data(requested), args.device)
+            (out / LOG_NAME).unlink(missing_ok=True)
+        cfg, hook = trainer.cfg, None
+        if cfg.eval_every and cfg.dataset == "mnist":
+            hook = parzen_hook(ParzenProtocol.mnist(cfg.data_dir, cfg.eval_samples), out / GENERATORS_NAME)
+        trainer.fit(out, hook=hook, progress=not args.quiet)
     print(json.dumps({"checkpoint": str(checkpoint), "epoch": trainer.epoch, "step": trainer.step}))
 
 
-def cmd_sample(args: argparse.Namespace) -> None:
-    G, cfg = load_generator(args.checkpoint, args.device)
+def cmd_sample(args: argparse.Namespace, argv: list[str]) -> None:
+    check_device(args.device)
+    G, cfg, _, _ = load_generator(args.checkpoint, args.device)
+    check_memory(args.n, 4 * (cfg.noise_dim + 2 * G.out.out_features), args.device)
     x = generate(G, cfg, args.n, args.seed).cpu().numpy().astype(np.float32)
     write_atomic(Path(args.out), lambda f: np.save(f, x))
     print(json.dumps({"out": args.out, "shape": list(x.shape)}))
 
 
-def cmd_evaluate(args: argparse.Namespace) -> None:
-    G, cfg = load_generator(args.checkpoint, args.device)
-    mnist = load_mnist(args.data_dir or cfg.data_dir)
-    valid, test = torch.from_numpy(mnist.valid_x), torch.from_numpy(mnist.test_x)
-    result = parzen_score(G, cfg, valid, test, args.n, args.seed)
+def cmd_evaluate(args: argparse.Namespace, argv: list[str]) -> None:
+    check_device(args.device)
+    G, cfg, _, _ = load_generator(args.checkpoint, args.device)
+    if cfg.dataset != "mnist":
+        raise UsageError(
+            f"checkpoint {args.checkpoint} holds a generator of the {cfg.dataset!r} dataset; evaluate scores MNIST "
+            "generators (Table 1's protocol) only"
+        )
+    check_memory(args.n, 4 * (cfg.noise_dim + 2 * G.out.out_features + 3 * 500), args.device)  # 500: Parzen's block
+    result = ParzenProtocol.mnist(args.data_dir or cfg.data_dir, args.n, args.seed).score(G, cfg)
     print(json.dumps(result.to_dict() | {"samples": args.n, "seed": args.seed}))  # exact sigma: one of SIGMAS
 
 
-def cmd_export(args: argparse.Namespace) -> None:
+def cmd_export(args: argparse.Namespace, argv: list[str]) -> None:
     state = load_checkpoint(args.checkpoint)
-    export = generator_export(state["config"], state["epoch"], state["step"], state["G"], args.half)
+    read_generator(state, args.checkpoint)  # refuses weights that are not finite or do not fit the config
+    export = generator_export(state, args.half)
     save_atomic(export, Path(args.out))
     print(json.dumps({"out": args.out, "dtype": str(export["G"]["out.weight"].dtype), "epoch": state["epoch"]}))
 
 
 def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = int(text)
+    """argparse type: an integer >= 1, also in the form 1e4."""
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            number = float(text)
+        except ValueError:
+            number = 0.0
+        value = int(number) if number.is_integer() else 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer such as 100 or 1e4, got {text!r}")
     return value
 
 
-def cmd_classifier(args: argparse.Namespace) -> None:
+def check_device(device: str) -> None:
+    """A UsageError if torch cannot use `device` here."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU on this machine; use --device cpu")
+
+
+def check_memory(n: int, bytes_per_sample: int, device: str) -> None:
+    """A UsageError if n samples of `bytes_per_sample` each cannot fit in the memory of the machine (or GPU)."""
+    if device == "cuda":
+        total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    else:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if n * bytes_per_sample > total:
+        raise UsageError(
+            f"--n {n}: the samples need about {n * bytes_per_sample / 1e9:,.0f} GB, more than the "
+            f"{total / 1e9:,.0f} GB of memory here; ask for fewer"
+        )
+
+
+def command_line(argv: list[str]) -> str:
+    """The command that ran, as recorded beside what it made: e.g. 'python -m gan_lib classifier --epochs 2'."""
+    return f"{PROG} {shlex.join(argv)}"
+
+
+def cmd_classifier(args: argparse.Namespace, argv: list[str]) -> None:
     mnist = load_mnist(args.data_dir)
     out = Path(args.out) if args.out else DEFAULT_WEIGHTS
     valid_curve: list[float] = []
@@ -121,22 +154,21 @@ def cmd_classifier(args: argparse.Namespace) -> None:
         "epochs": args.epochs,
         "seed": args.seed,
     }
-    command = f"python -m gan_lib classifier --epochs {args.epochs} --seed {args.seed}"
     meta = scores | {
         "valid_accuracy_per_epoch": valid_curve,
         "torch": str(torch.__version__),  # a plain str: weights_only loading refuses TorchVersion
-        "command": command + (f" --out {args.out}" if args.out else ""),
+        "command": command_line(argv),
     }
     save_classifier(net, out, meta)
     print(json.dumps({"out": str(out)} | scores))
 
 
-def cmd_ablate(args: argparse.Namespace) -> None:
+def cmd_ablate(args: argparse.Namespace, argv: list[str]) -> None:
     plan = load_plan(args.plan, args.epochs, args.seeds)
+    check_device(args.device)
     out = Path(args.out or Path("runs") / Path(args.plan).stem)
     run_plan(plan, out, args.device, args.jobs, progress=not args.quiet)
-    command = " ".join(["python -m gan_lib", *(sys.argv[1:] if args.argv is None else args.argv)])
-    summary = summarise(plan, out, command)
+    summary = summarise(plan, out, command_line(argv))
     for name, v in summary["variants"].items():
         parzen, frechet = v["parzen"], v["frechet"]
         print(
@@ -148,13 +180,17 @@ def cmd_ablate(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gan_lib", description=__doc__)
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"gan_lib {__version__} (torch {torch.__version__})")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser(
         "train",
         help="train a GAN from a YAML config",
-        description="Train a GAN; writes checkpoint.pt and metrics.jsonl to --out after every epoch.",
+        description="Train a GAN; writes checkpoint.pt and metrics.jsonl to --out after every epoch. One run at a "
+        "time holds the folder. An epoch whose losses or weights are not finite stops the run (the last checkpoint "
+        "is kept). --resume continues with the stored config: only data_dir, epochs, eval_every, eval_samples and "
+        "g_ema may differ from it.",
     )
     t.add_argument("config", help="YAML config, e.g. configs/mnist_paper.yaml")
     t.add_argument(
@@ -166,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     t.add_argument("--out", help="output folder (default runs/<config name>)")
-    t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out up to the config's epochs")
+    t.add_argument(
+        "--resume", action="store_true", help="continue the checkpoint in --out (which must exist) up to the epochs"
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
@@ -176,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write N generated images as a float32 N x 784 .npy array, values in [0, 1].",
     )
     s.add_argument("checkpoint")
-    s.add_argument("--n", type=int, required=True, help="number of samples")
+    s.add_argument("--n", type=positive_int, required=True, help="number of samples")
     s.add_argument("--out", required=True, help="output .npy file")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -189,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
         "error and the sigma chosen on the validation set.",
     )
     e.add_argument("checkpoint")
-    e.add_argument("--n", type=int, default=10000, help="generated samples used as kernel centres (paper: 10000)")
+    e.add_argument(
+        "--n", type=positive_int, default=10000, help="generated samples used as kernel centres (paper: 10000)"
+    )
     e.add_argument("--seed", type=int, default=0)
     e.add_argument(
         "--data-dir", help="MNIST folder (default: the checkpoint's config, then $GAN_LIB_MNIST_DIR, then the cache)"
@@ -240,14 +280,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command (argv: the arguments after the program name; default sys.argv[1:]); returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    args.argv = argv
-    if getattr(args, "n", 1) is not None and getattr(args, "n", 1) <= 0:
-        print("error: --n must be a positive number of samples", file=sys.stderr)
-        return 2
     try:
-        args.func(args)
-    except (ConfigError, CheckpointError, MNISTError) as e:
-        print("error: " + " ".join(str(e).split()), file=sys.stderr)  # one line, even for multi-line causes
-        return 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", ResumeWarning)  # each one, even if an earlier main() gave it
+            warnings.showwarning = _warn  # on one line
+            args.func(args, argv)
+    except USER_ERRORS as e:
+        return _error(str(e))
+    except OSError as e:  # one that no step above expected: still the OS's words and the file, not a traceback
+        return _error(f"{str(e.filename) + ': ' if e.filename else ''}{e.strerror or e}")
+    except KeyboardInterrupt:
+        _error("interrupted; a training run continues from its last checkpoint with --resume")
+        return 130
     return 0
+
+
+def _error(message: str) -> int:
+    print("error: " + " ".join(message.split()), file=sys.stderr)  # one line, even for multi-line causes
+    return 2
+
+
+def _warn(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    tqdm.write("warning: " + " ".join(str(message).split()), file=sys.stderr)

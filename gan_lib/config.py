@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
+import math
 import re
 import types
 import typing
@@ -96,9 +99,14 @@ _CHOICES = {
     "update": ("simultaneous", "alternating"),
     "optimizer": ("sgd", "adam"),
 }
-_POSITIVE = ("toy_n", "noise_dim", "d_pieces", "k", "batch_size", "lr", "target_scale", "eval_samples")
-_NON_NEGATIVE = ("g_init_range", "d_init_range", "lr_min", "momentum", "momentum_final", "epochs", "eval_every")
+_POSITIVE = ("toy_n", "noise_dim", "d_pieces", "k", "batch_size", "lr", "target_scale", "epochs", "eval_samples")
+_NON_NEGATIVE = ("g_init_range", "d_init_range", "lr_min", "eval_every")
 _PROBABILITIES = ("d_keep_input", "d_keep_hidden")
+_MOMENTA = ("momentum", "momentum_final")  # in [0, 1): with mu >= 1 the velocity never decays
+
+#: Keys a resumed run may change: none of them alters the updates made so far or to come (a new average of G just
+#: starts at the resume point). Any other change would make the run a mix of two runs.
+RESUMABLE = ("data_dir", "epochs", "eval_every", "eval_samples", "g_ema")
 
 
 def _check_types(cfg: Config) -> None:
@@ -107,6 +115,9 @@ def _check_types(cfg: Config) -> None:
         value = getattr(cfg, f.name)
         if not _is_instance(value, hints[f.name]):
             raise ConfigError(f"config key '{f.name}': expected {_type_name(hints[f.name])}, got {value!r}")
+        numbers = value if isinstance(value, list) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+            raise ConfigError(f"config key '{f.name}': expected finite numbers, got {value!r}")
 
 
 def _is_instance(value: Any, hint: Any) -> bool:
@@ -142,12 +153,19 @@ def _check_values(cfg: Config) -> None:
     for key in _PROBABILITIES:
         if not 0 < getattr(cfg, key) <= 1:
             raise ConfigError(f"config key '{key}': must be in (0, 1], got {getattr(cfg, key)!r}")
+    for key in _MOMENTA:
+        if not 0 <= getattr(cfg, key) < 1:
+            raise ConfigError(f"config key '{key}': a momentum must be in [0, 1), got {getattr(cfg, key)!r}")
     if cfg.lr_decay < 1:
         raise ConfigError(f"config key 'lr_decay': must be >= 1 (lr is divided by it each step), got {cfg.lr_decay!r}")
     if not cfg.momentum_saturate >= cfg.momentum_start >= 0:
         raise ConfigError("config keys 'momentum_start', 'momentum_saturate': need 0 <= start <= saturate")
     if not (len(cfg.toy_weights) == len(cfg.toy_means) == len(cfg.toy_stds) > 0):
         raise ConfigError("config keys 'toy_weights', 'toy_means', 'toy_stds': need equal, non-zero lengths")
+    if min(cfg.toy_weights) < 0 or not math.isclose(sum(cfg.toy_weights), 1.0, abs_tol=1e-9):
+        raise ConfigError(f"config key 'toy_weights': expected weights >= 0 that sum to 1, got {cfg.toy_weights!r}")
+    if min(cfg.toy_stds) <= 0:
+        raise ConfigError(f"config key 'toy_stds': expected standard deviations > 0, got {cfg.toy_stds!r}")
     if len(cfg.adam_betas) != 2 or not all(0 <= b < 1 for b in cfg.adam_betas):
         raise ConfigError(f"config key 'adam_betas': expected two numbers in [0, 1), got {cfg.adam_betas!r}")
     if not all(0 < d < 1 for d in cfg.g_ema) or len(set(cfg.g_ema)) != len(cfg.g_ema):
@@ -166,7 +184,13 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r}: expected key=value")
-        raw[key.strip()] = yaml.load(value, Loader=_Loader)
+        try:
+            raw[key.strip()] = yaml.load(value, Loader=_Loader)
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or "not valid YAML"
+            raise ConfigError(
+                f"override {item!r}: the value is not valid YAML ({problem}); e.g. g_hidden=[32, 32], lr=0.01"
+            ) from None
     return config_from_dict(raw, source=str(path))
 
 
@@ -178,6 +202,8 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as e:
         raise ConfigError(f"config file {path} cannot be read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a text file (expected YAML)") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
     if not isinstance(raw, dict):
@@ -187,8 +213,28 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
 
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
     """Build a Config from a mapping; an unknown key is an error naming the key."""
-    known = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(raw) - known)
+    known = [f.name for f in dataclasses.fields(Config)]
+    unknown = sorted(set(raw) - set(known), key=str)
     if unknown:
-        raise ConfigError(f"{source}: unknown config key(s) {unknown}; known keys: {sorted(known)}")
+        guesses = {key: difflib.get_close_matches(str(key), known, n=1) for key in unknown}
+        hint = "; ".join(f"did you mean '{g[0]}' for '{key}'?" for key, g in guesses.items() if g)
+        raise ConfigError(f"{source}: unknown config key(s) {unknown}; " + (hint or f"known keys: {sorted(known)}"))
     return Config(**raw)
+
+
+def resume_config(stored: Config, requested: Config, source: str) -> Config:
+    """The config of a resumed run: `stored`, with the keys in RESUMABLE taken from `requested`. A difference in any
+    other key is a ConfigError naming it with both values: it would change the meaning of the run so far."""
+    changed = [f.name for f in dataclasses.fields(Config) if getattr(stored, f.name) != getattr(requested, f.name)]
+    refused = [key for key in changed if key not in RESUMABLE]
+    if refused:
+        differences = ", ".join(
+            f"'{key}' (stored {json.dumps(getattr(stored, key))}, requested {json.dumps(getattr(requested, key))})"
+            for key in refused
+        )
+        keep = " ".join(f"--set {key}={json.dumps(getattr(stored, key))}" for key in refused)
+        raise ConfigError(
+            f"{source} was trained with other values of config key(s) {differences}; a resumed run keeps its "
+            f"config (only {', '.join(RESUMABLE)} may change): resume with {keep}, or start a new run in another folder"
+        )
+    return stored.replace(**{key: getattr(requested, key) for key in changed})

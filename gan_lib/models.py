@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -97,6 +99,14 @@ class Discriminator(nn.Module):
                 x = x * masks[i]
             x = layer(x)
         return x.squeeze(-1)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's global RNG for the block, then restore it: weights built inside depend on `seed` alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def build_generator(cfg: Config, d_out: int, out_bias: Tensor | None = None) -> Generator:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.optim.sgd import sgd
 
-from gan_lib.config import Config
+if TYPE_CHECKING:
+    from gan_lib.config import Config
 
 
 def learning_rate(cfg: Config, step: int) -> float:
@@ -21,6 +22,14 @@ def momentum(cfg: Config, epoch: int) -> float:
     alpha = float(epoch >= cfg.momentum_start) if width == 0 else (epoch - cfg.momentum_start) / width
     alpha = min(max(alpha, 0.0), 1.0)
     return cfg.momentum * (1 - alpha) + cfg.momentum_final * alpha
+
+
+def set_hyperparameters(opt: torch.optim.Optimizer, lr: float, momentum: float | None = None) -> None:
+    """Set the learning rate of every parameter group of `opt`, and the momentum (if given) where a group has one."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+        if momentum is not None and "momentum" in group:
+            group["momentum"] = momentum
 
 
 class MomentumSGD(torch.optim.Optimizer):

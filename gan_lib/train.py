@@ -7,8 +7,10 @@ logs one JSON line per epoch, and checkpoints atomically so that a resumed run e
 from __future__ import annotations
 
 import json
+import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,37 +19,39 @@ from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from gan_lib.checkpoint import CheckpointError, load_checkpoint, save_atomic, write_atomic
-from gan_lib.config import Config, config_from_dict
-from gan_lib.data import Mixture, load_mnist
+from gan_lib.checkpoint import all_finite, checkpoint_config, generator_export, load_checkpoint
+from gan_lib.config import Config, ConfigError, resume_config
+from gan_lib.data import Mixture
+from gan_lib.files import CheckpointError, folder_lock, remove_temp_files, save_atomic, write_atomic, write_error
 from gan_lib.models import (
     Discriminator,
+    Generator,
     build_discriminator,
     build_generator,
     sample_noise,
+    seeded,
     sigmoid_bias_from_marginals,
 )
 from gan_lib.objectives import discriminator_loss, generator_loss, grad_scale, slope_ratio
-from gan_lib.optim import learning_rate, make_optimizer, momentum
+from gan_lib.optim import learning_rate, make_optimizer, momentum, set_hyperparameters
 
 #: What the Parzen protocol records for each scored generator (see `gan_lib.metrics.ParzenResult.to_dict`).
 SCORE_KEYS = ("parzen_mean", "parzen_se", "sigma", "parzen_valid")
 
 EpochHook = Callable[["Trainer"], dict[str, Any] | None]
+CHECKPOINT_NAME, LOG_NAME, GENERATORS_NAME = "checkpoint.pt", "metrics.jsonl", "generators"
 
 #: Below this logit of D on a sample, D's loss gradient there (0.5 sigmoid(l) / n, times D's weights) nears float32's
 #: smallest normal number, and G's gradient can no longer be recovered from it by the slope ratio.
 SHARED_BACKWARD_MIN_LOGIT = -40.0
 
 
-# ---------------------------------------------------------------- data
+class DivergenceError(RuntimeError):
+    """An epoch ended with a loss or a weight that is not finite; nothing of that epoch was written."""
 
 
-def training_data(cfg: Config) -> Tensor:
-    """The training set as an N x dim float32 tensor: MNIST train[0:50000], or toy_n draws from the toy mixture."""
-    if cfg.dataset == "mnist":
-        return torch.from_numpy(load_mnist(cfg.data_dir).train_x)
-    return Mixture(tuple(cfg.toy_weights), tuple(cfg.toy_means), tuple(cfg.toy_stds)).sample(cfg.toy_n, cfg.seed)
+class ResumeWarning(UserWarning):
+    """Something of a run folder that resuming could not keep as it was (a damaged log line, a new average)."""
 
 
 # ---------------------------------------------------------------- trainer
@@ -60,12 +64,12 @@ class Trainer:
         self.cfg, self.device = cfg, torch.device(device)
         self.data = data.to(self.device)
         if len(self.data) < cfg.batch_size * cfg.k:
-            raise ValueError(
-                f"{len(self.data)} training examples are fewer than one step needs ({cfg.batch_size * cfg.k})"
+            raise ConfigError(
+                f"config key 'batch_size': {len(self.data)} training examples are fewer than one step needs "
+                f"({cfg.batch_size * cfg.k}); lower batch_size"
             )
         bias = sigmoid_bias_from_marginals(data) if cfg.dataset == "mnist" else None
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
+        with seeded(cfg.seed):
             self.G = build_generator(cfg, data.shape[1], bias).to(self.device)
             self.D = build_discriminator(cfg, data.shape[1]).to(self.device)
         self.opt_g = make_optimizer(cfg, self.G.parameters())
@@ -87,10 +91,7 @@ class Trainer:
         # MomentumAdjustor counts epochs from 1: Pylearn2 calls on_monitor once before the first epoch
         lr, mu = learning_rate(self.cfg, self.step), momentum(self.cfg, self.epoch + 1)
         for opt in (self.opt_g, self.opt_d):
-            for group in opt.param_groups:
-                group["lr"] = lr
-                if "momentum" in group:
-                    group["momentum"] = mu
+            set_hyperparameters(opt, lr, mu)
 
     def _generator_grads(self, fake: Tensor, grad_fake: Tensor) -> None:
         """Back-propagate dL_G/dS (S = `fake`, the generated batch) into G's parameters. AdversaryCost2's optional
@@ -153,14 +154,9 @@ class Trainer:
         for i in range(len(self.data) // b):
             yield self.data[perm[i * b : (i + 1) * b]]
 
-    @property
-    def k(self) -> int:
-        """D-steps per G-step: cfg.k for Algorithm 1, 1 for the simultaneous update."""
-        return self.cfg.k if self.cfg.update == "alternating" else 1
-
     def steps_per_epoch(self) -> int:
-        """Minibatches used per epoch: whole batches, in whole groups of k."""
-        return len(self.data) // self.cfg.batch_size // self.k * self.k
+        """Minibatches used per epoch: whole batches, in whole groups of k (1 for the simultaneous update)."""
+        return len(self.data) // self.cfg.batch_size // self.cfg.k * self.cfg.k
 
     def train_epoch(self, progress: tqdm | None = None) -> dict[str, Any]:
         """One pass over the data; returns the epoch's mean losses and mean D outputs."""
@@ -168,9 +164,9 @@ class Trainer:
         self.D.train()
         sums = torch.zeros(4, device=self.device)
         start, batches = time.perf_counter(), self._batches()
-        n_iterations = self.steps_per_epoch() // self.k
+        n_iterations = self.steps_per_epoch() // self.cfg.k
         for _ in range(n_iterations):
-            for _ in range(self.k):
+            for _ in range(self.cfg.k):
                 self._set_hyperparameters()
                 if self.cfg.update == "simultaneous":
                     d_loss, g_loss, logits_real, logits_fake = self.simultaneous_step(next(batches))
@@ -183,7 +179,7 @@ class Trainer:
                 average.update_parameters(self.G)
             sums += torch.stack([d_loss, g_loss, torch.sigmoid(logits_real).mean(), torch.sigmoid(logits_fake).mean()])
             if progress is not None:
-                progress.update(self.k)
+                progress.update(self.cfg.k)
         self.epoch += 1
         d_loss, g_loss, d_real, d_fake = (sums / n_iterations).tolist()
         return {
@@ -206,30 +202,55 @@ class Trainer:
     ) -> list[dict[str, Any]]:
         """Train until `cfg.epochs`; after each epoch run `hook`, append a JSON line and checkpoint (if out_dir).
 
-        A log line is written before its checkpoint; lines past the epoch this trainer starts from (left by a run
-        that stopped between the two writes) are dropped first, so a resumed run's log has each epoch once."""
+        out_dir is held with `folder_lock` meanwhile. First the temp files of writes that a killed run left there go,
+        and the log is repaired (`repair_log`). An epoch whose losses or weights are not finite raises DivergenceError
+        before its hook, log line or checkpoint: the checkpoint in out_dir stays the last finite one. A log line is
+        written before its checkpoint."""
         out = Path(out_dir) if out_dir is not None else None
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            _trim_log(out / "metrics.jsonl", self.epoch)
+        if out is None:
+            return self._fit(None, hook, progress)
+        with folder_lock(out):
+            for pattern in (CHECKPOINT_NAME, LOG_NAME, f"{GENERATORS_NAME}/epoch*.pt"):
+                remove_temp_files(out, pattern)
+            repair_log(out / LOG_NAME, self.epoch)
+            return self._fit(out, hook, progress)
+
+    def _fit(self, out: Path | None, hook: EpochHook | None, progress: bool) -> list[dict[str, Any]]:
         history = []
         remaining = self.cfg.epochs - self.epoch
         with tqdm(total=remaining * self.steps_per_epoch(), disable=not progress, unit="step", desc="train") as bar:
             while self.epoch < self.cfg.epochs:
                 record = self.train_epoch(bar)
+                self._check_finite(record, out)
                 if hook is not None:
                     record.update(hook(self) or {})
                 bar.set_postfix(epoch=self.epoch, d_loss=f"{record['d_loss']:.3f}", g_loss=f"{record['g_loss']:.3f}")
                 history.append(record)
                 if out is not None:
-                    with open(out / "metrics.jsonl", "a") as f:
-                        f.write(json.dumps(record) + "\n")
-                    self.save(out / "checkpoint.pt")
+                    _append_line(out / LOG_NAME, json.dumps(record, allow_nan=False))
+                    self.save(out / CHECKPOINT_NAME)
         return history
+
+    def _check_finite(self, record: dict[str, Any], out: Path | None) -> None:
+        """Raise DivergenceError if the epoch just trained left a non-finite loss or weight (one sync per epoch)."""
+        losses = {k: record[k] for k in ("d_loss", "g_loss")}
+        if all(math.isfinite(v) for v in losses.values()) and all_finite(self.state_dict()):
+            return
+        what = "the weights are" if all(math.isfinite(v) for v in losses.values()) else "the losses are"
+        if out is not None and (out / CHECKPOINT_NAME).exists():
+            kept = f"the checkpoint of epoch {self.epoch - 1} in {out} is kept"
+        else:
+            kept = "no checkpoint was written"
+        raise DivergenceError(
+            f"training diverged in epoch {self.epoch}: {what} not finite "
+            f"(d_loss {losses['d_loss']:.4g}, g_loss {losses['g_loss']:.4g}); nothing of this epoch was saved and "
+            f"{kept}. Start a new run with a lower learning rate (lr is {self.cfg.lr:g})"
+        )
 
     # ------------------------------------------------------------ checkpoints
 
     def state_dict(self) -> dict[str, Any]:
+        """A training checkpoint (its keys: `gan_lib.checkpoint`)."""
         return {
             "config": self.cfg.to_dict(),
             "epoch": self.epoch,
@@ -246,27 +267,67 @@ class Trainer:
         """Write a checkpoint atomically: a temp file in the same folder, then rename over the old one."""
         save_atomic(self.state_dict(), Path(path))
 
+    def generators(self) -> dict[str, tuple[Generator, dict[str, Any]]]:
+        """G and each average of G by name ("G", "ema0.999"), each with the extra entries of its export."""
+        averages = {f"ema{d}": (a.module, {"ema_decay": d}) for d, a in self.G_ema.items()}
+        return {"G": (self.G, {}), **averages}
+
+    def save_generators(self, folder: str | Path) -> None:
+        """Keep G and each average as fp16 generator-only checkpoints, folder/epochNNNN_<name>.pt."""
+        state = self.state_dict()
+        for name, (G, extra) in self.generators().items():
+            export = generator_export(state | {"G": G.state_dict()}, half=True, **extra)
+            save_atomic(export, Path(folder) / f"epoch{self.epoch:04d}_{name}.pt")
+
     @classmethod
     def resume(
         cls, path: str | Path, data: Tensor, device: str | torch.device = "cpu", cfg: Config | None = None
     ) -> Trainer:
-        """Rebuild a trainer from a checkpoint; `cfg` (e.g. with more epochs) replaces the stored one if given."""
-        state = load_checkpoint(path, device)
-        if "D" not in state:
-            raise CheckpointError(f"checkpoint {path} holds only a generator (an export); it cannot be resumed")
-        trainer = cls(cfg or config_from_dict(state["config"], source=str(path)), data, device)
+        """Rebuild a trainer from a checkpoint file (see `from_state`)."""
+        return cls.from_state(load_checkpoint(path, device, training=True), data, device, cfg, source=str(path))
+
+    @classmethod
+    def from_state(
+        cls,
+        state: Mapping[str, Any],
+        data: Tensor,
+        device: str | torch.device = "cpu",
+        cfg: Config | None = None,
+        source: str = "checkpoint",
+    ) -> Trainer:
+        """Rebuild a trainer from a training checkpoint (`load_checkpoint(..., training=True)`). `cfg` may change only
+        the stored config's RESUMABLE keys (`resume_config`; e.g. more epochs); an average of G that the checkpoint
+        lacks starts here, and one that `cfg` lacks is dropped (each with a ResumeWarning)."""
+        stored = checkpoint_config(state, source)
+        cfg = stored if cfg is None else resume_config(stored, cfg, source)
+        trainer = cls(cfg, data, device)
+        averages = state.get("G_ema", {})
         try:
             trainer.G.load_state_dict(state["G"])
             trainer.D.load_state_dict(state["D"])
             trainer.opt_g.load_state_dict(state["opt_g"])
             trainer.opt_d.load_state_dict(state["opt_d"])
             for decay, average in trainer.G_ema.items():
-                if str(decay) in state.get("G_ema", {}):
-                    average.load_state_dict(state["G_ema"][str(decay)])
-        except (RuntimeError, ValueError) as e:
-            raise CheckpointError(f"checkpoint {path} does not fit this config's models: {e}") from e
-        trainer.rng.set_state(state["rng"].cpu())
-        trainer.epoch, trainer.step = state["epoch"], state["step"]
+                if str(decay) in averages:
+                    average.load_state_dict(averages[str(decay)])
+            trainer.rng.set_state(state["rng"].cpu())
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{source} does not fit this config's models: {e}") from e
+        trainer.epoch, trainer.step = int(state["epoch"]), int(state["step"])
+        new = [decay for decay in cfg.g_ema if str(decay) not in averages]
+        dropped = [key for key in averages if key not in {str(decay) for decay in cfg.g_ema}]
+        if new and trainer.step > 0:
+            warnings.warn(
+                f"g_ema: the average(s) with decay {new} start at epoch {trainer.epoch}, not at the start of the run",
+                ResumeWarning,
+                stacklevel=2,
+            )
+        if dropped:
+            warnings.warn(
+                f"g_ema: the average(s) with decay {dropped} are not in the config; the next checkpoint drops them",
+                ResumeWarning,
+                stacklevel=2,
+            )
         return trainer
 
 
@@ -276,13 +337,39 @@ def _set_grads(module: torch.nn.Module, grads: Sequence[Tensor]) -> None:
         p.grad = g
 
 
-def _trim_log(path: Path, epoch: int) -> None:
-    """Keep only the JSON lines of epochs <= `epoch` in a metrics log (rewritten atomically if anything goes)."""
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if json.loads(line)["epoch"] <= epoch]
-    if len(kept) < len(lines):
+def repair_log(path: Path, epoch: int) -> None:
+    """Make a metrics log hold the JSON lines of epochs <= `epoch` only (rewritten atomically if anything goes).
+
+    Lines past `epoch` are left by a run that stopped between a log line and its checkpoint, and go silently;
+    a damaged line (a kill or a full disk mid-append) goes with a ResumeWarning, as does a gap it leaves."""
+    try:
+        lines = path.read_bytes().decode(errors="replace").splitlines(keepends=True)
+    except FileNotFoundError:
+        lines = []
+    kept, damaged, epochs = [], [], set()
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+            e = record["epoch"]
+            if not isinstance(e, int) or isinstance(e, bool) or e < 1:
+                raise TypeError
+        except (ValueError, TypeError, KeyError):
+            damaged.append(number)
+            continue
+        if e <= epoch:
+            kept.append(line if line.endswith("\n") else line + "\n")
+            epochs.add(e)
+    missing = sorted(set(range(1, epoch + 1)) - epochs)
+    if damaged:
+        warnings.warn(
+            f"{path}: dropped damaged line(s) {damaged} of {len(lines)}; the log keeps epochs up to {epoch}",
+            ResumeWarning,
+            stacklevel=3,
+        )
+    if missing:
+        gap = f"{missing[0]}-{missing[-1]}" if len(missing) > 1 else str(missing[0])
+        warnings.warn(f"{path} has no record of epoch(s) {gap}; they stay missing", ResumeWarning, stacklevel=3)
+    if kept != lines:
         write_atomic(path, lambda f: f.write("".join(kept).encode()))
 
 
@@ -339,18 +426,25 @@ def stop_reason(
     return None
 
 
+def _append_line(path: Path, line: str) -> None:
+    """Append one line to a text file; an OSError (a full disk) becomes a WriteError naming the file."""
+    try:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+    except OSError as e:
+        raise write_error(path, e) from e
+
+
 def fit_discriminator(cfg: Config, p_data: Mixture, p_g: Mixture, steps: int) -> tuple[Discriminator, list[float]]:
     """Train D alone against two fixed 1-D distributions (fresh samples each step): the inner loop of Algorithm 1 run to
     convergence, whose limit Proposition 1 predicts. Returns D (eval mode) and its loss per step."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+    with seeded(cfg.seed):
         D = build_discriminator(cfg, 1)
     opt = make_optimizer(cfg, D.parameters())
     rng = torch.Generator().manual_seed(cfg.seed + 1)
     losses = []
     for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg, step)
+        set_hyperparameters(opt, learning_rate(cfg, step))
         seeds = torch.randint(2**31 - 1, (2,), generator=rng).tolist()
         x, fake = p_data.sample(cfg.batch_size, seeds[0]), p_g.sample(cfg.batch_size, seeds[1])
         masks = D.dropout_masks(2 * cfg.batch_size, rng) if cfg.d_dropout else None

@@ -13,7 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from gan_lib.checkpoint import load_checkpoint, save_atomic
+from gan_lib.checkpoint import load_checkpoint
+from gan_lib.files import save_atomic
 from gan_lib.train import best_evaluation, read_log, stop_reason
 
 

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from gan_lib import cli
-from gan_lib.checkpoint import CheckpointError
 from gan_lib.classifier import (
     DEFAULT_WEIGHTS,
     MnistNet,
@@ -24,6 +23,7 @@ from gan_lib.classifier import (
     train_classifier,
 )
 from gan_lib.data import MNIST
+from gan_lib.files import CheckpointError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -152,7 +152,7 @@ def test_cli_trains_and_writes_loadable_weights(
     net = load_classifier(out)
     assert accuracy(net, small.test_x, small.test_y) == result["test_accuracy"]
     meta = torch.load(out, weights_only=True)["meta"]
-    assert meta["command"] == f"python -m gan_lib classifier --epochs 2 --seed 5 --out {out}"
+    assert meta["command"] == f"python -m gan_lib classifier --epochs 2 --seed 5 --out {out} --quiet"
     assert meta["torch"] == torch.__version__ and len(meta["valid_accuracy_per_epoch"]) == 2
     assert meta["valid_accuracy_per_epoch"][-1] == result["valid_accuracy"]
 

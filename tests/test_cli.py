@@ -7,14 +7,13 @@ import math
 import os
 import pickle
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import assert_one_line_error, run_module
 
 from gan_lib import cli
 from gan_lib.checkpoint import load_checkpoint
@@ -24,32 +23,6 @@ from gan_lib.metrics import SIGMAS
 REPO = Path(__file__).resolve().parents[1]
 PAPER_YAML = REPO / "configs" / "mnist_paper.yaml"
 TINY = {"g_hidden": [32], "d_hidden": [16, 16], "epochs": 1}
-
-
-def run_module(*args: str, cwd: Path, mnist_folder: Path) -> subprocess.CompletedProcess:
-    """`python -m gan_lib ...` in a fresh interpreter."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "GAN_LIB_MNIST_DIR": str(mnist_folder), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "gan_lib", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def assert_one_line_error(rc: int, out: str, err: str, *names: str) -> None:
-    """Exit code 2, nothing on stdout, and exactly one stderr line 'error: ...' that names each of `names`."""
-    assert rc == 2
-    assert out == ""
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    for name in names:
-        assert name in lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -335,9 +308,12 @@ def test_checkpoint_errors(
     assert not out.exists()
 
 
-@pytest.mark.parametrize("n", ["0", "-5"])
-def test_non_positive_n_is_refused(n: str, trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["sample", str(trained / "checkpoint.pt"), "--n", n, "--out", str(tmp_path / "x.npy")])
-    captured = capsys.readouterr()
-    assert_one_line_error(rc, captured.out, captured.err, "--n")
+@pytest.mark.parametrize("n", ["0", "-5", "2.5", "many"])
+def test_non_positive_n_is_a_usage_error(
+    n: str, trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["sample", str(trained / "checkpoint.pt"), "--n", n, "--out", str(tmp_path / "x.npy")])
+    assert e.value.code == 2
+    assert f"argument --n: expected a positive integer such as 100 or 1e4, got '{n}'" in capsys.readouterr().err
     assert not (tmp_path / "x.npy").exists()

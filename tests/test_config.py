@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
 import yaml
 
-from gan_lib.config import Config, ConfigError, config_from_dict, load_config
+from gan_lib.config import RESUMABLE, Config, ConfigError, config_from_dict, load_config, resume_config
 
 PAPER_YAML = Path(__file__).resolve().parents[1] / "configs" / "mnist_paper.yaml"
 
@@ -113,6 +114,39 @@ def test_unknown_override_key_names_the_key() -> None:
         load_config(PAPER_YAML, ["learning_rate=0.1"])
 
 
+def test_a_misspelt_key_gets_a_suggestion() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'epochs' for 'ephocs'\\?") as e:
+        load_config(PAPER_YAML, ["ephocs=2"])
+    assert "known keys" not in str(e.value)
+
+
+def test_malformed_override_value_names_the_override() -> None:
+    with pytest.raises(ConfigError, match="override 'lr=\\[0.1': the value is not valid YAML"):
+        load_config(PAPER_YAML, ["lr=[0.1"])
+
+
+# --- resuming ------------------------------------------------------------------------------------
+
+
+def test_resume_config_takes_only_the_resumable_keys() -> None:
+    stored = Config(epochs=10, g_ema=[0.9])
+    changes = {"epochs": 20, "eval_every": 5, "eval_samples": 100, "data_dir": "/data", "g_ema": [0.99]}
+    assert set(changes) == set(RESUMABLE)
+    resumed = resume_config(stored, stored.replace(**changes), "run")
+    assert resumed == stored.replace(**changes)
+    assert resume_config(stored, stored, "run") == stored
+
+
+def test_resume_config_refuses_any_other_change_naming_both_values() -> None:
+    stored = Config(lr=0.01, epochs=10)
+    with pytest.raises(ConfigError) as e:
+        resume_config(stored, stored.replace(lr=0.1, seed=3, epochs=20), "runs/x/checkpoint.pt")
+    message = str(e.value)
+    assert message.startswith("runs/x/checkpoint.pt was trained with other values of config key(s)")
+    assert "'lr' (stored 0.01, requested 0.1), 'seed' (stored 0, requested 3)" in message
+    assert "resume with --set lr=0.01 --set seed=0" in message and "epochs" not in message.split("(only")[0]
+
+
 # --- validation ----------------------------------------------------------------------------------
 
 
@@ -177,6 +211,15 @@ def test_int_is_accepted_for_float() -> None:
         ({"g_hidden": []}, "g_hidden"),
         ({"d_hidden": [16, 0]}, "d_hidden"),
         ({"toy_weights": [0.5, 0.5]}, "toy_weights"),
+        ({"lr": math.inf}, "lr"),
+        ({"lr_decay": math.inf}, "lr_decay"),
+        ({"toy_means": [math.nan]}, "toy_means"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"momentum_final": 5.0}, "momentum_final"),
+        ({"epochs": 0}, "epochs"),
+        ({"toy_weights": [0.5, 0.6], "toy_means": [0.0, 1.0], "toy_stds": [1.0, 1.0]}, "toy_weights"),
+        ({"toy_weights": [1.5, -0.5], "toy_means": [0.0, 1.0], "toy_stds": [1.0, 1.0]}, "toy_weights"),
+        ({"toy_stds": [0.0]}, "toy_stds"),
     ],
 )
 def test_bad_values_name_the_key(changes: dict, key: str) -> None:

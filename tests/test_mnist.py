@@ -102,13 +102,6 @@ def test_rows_follow_the_file_order(data: MNIST) -> None:
         np.testing.assert_array_equal(split[[0, -1]], pixels[rows][[0, -1]])
 
 
-def test_pixel_mean(data: MNIST) -> None:
-    mean = data.pixel_mean
-    assert mean.shape == (784,) and mean.dtype == np.float32
-    np.testing.assert_allclose(mean, data.train_x.mean(axis=0))
-    assert mean[0] == 0.0 and mean[14 * 28 + 14] > 0.4  # corners are blank, the centre is inked
-
-
 def test_mnist_is_frozen(data: MNIST) -> None:
     with pytest.raises(AttributeError):
         data.train_x = data.test_x  # type: ignore[misc]

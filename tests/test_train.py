@@ -18,9 +18,10 @@ import torch.nn.functional as F
 
 from gan_lib.checkpoint import CheckpointError, load_checkpoint, load_generator
 from gan_lib.config import Config
+from gan_lib.data import training_data
 from gan_lib.models import generate, sample_noise
 from gan_lib.optim import MomentumSGD, learning_rate, make_optimizer, momentum
-from gan_lib.train import Trainer, best_evaluation, evaluations, read_log, stop_reason, training_data
+from gan_lib.train import Trainer, best_evaluation, evaluations, read_log, stop_reason
 
 RECORD_KEYS = {"epoch", "step", "lr", "momentum", "d_loss", "g_loss", "d_real", "d_fake", "seconds"}
 
@@ -476,9 +477,10 @@ def test_resume_keeps_the_averaged_generators(
 
 def test_load_generator_matches_trainer(tiny_mnist_config: Config, mnist_subset: torch.Tensor, tmp_path: Path) -> None:
     trainer = Trainer(tiny_mnist_config, mnist_subset)
+    trainer.fit(progress=False)
     trainer.save(tmp_path / "c.pt")
-    G, cfg = load_generator(tmp_path / "c.pt")
-    assert cfg == tiny_mnist_config and not G.training
+    G, cfg, epoch, step = load_generator(tmp_path / "c.pt")
+    assert cfg == tiny_mnist_config and not G.training and (epoch, step) == (1, 5)
     z = torch.rand(4, 100)
     assert torch.equal(G(z), trainer.G(z))
 
@@ -521,11 +523,10 @@ def test_checkpoint_write_is_atomic(
     before = path.read_bytes()
     trainer.train_epoch()
 
-    def broken_save(obj: object, f, *args, **kwargs) -> None:
-        f.write(b"half a checkpoint")
+    def broken_fsync(fd: int) -> None:  # the temp file holds the whole checkpoint, not yet on disk
         raise error
 
-    monkeypatch.setattr(torch, "save", broken_save)
+    monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(type(error)):
         trainer.save(path)
     with pytest.raises(type(error)):

@@ -12,15 +12,16 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.request
 import zlib
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
+
+from gan_lib.files import write_atomic
 
 ENV_VAR = "GAN_LIB_MNIST_DIR"
 MIRRORS: tuple[str, ...] = (  # base URLs, tried in order; each ends in "/"
@@ -58,11 +59,6 @@ class MNIST:
     test_x: np.ndarray
     test_y: np.ndarray
 
-    @property
-    def pixel_mean(self) -> np.ndarray:
-        """Per-pixel mean of the training images, shape (784,); the generator's output bias starts from it."""
-        return self.train_x.mean(axis=0)
-
 
 def mnist_dir(path: str | os.PathLike[str] | None = None) -> Path:
     """Folder holding the MNIST files: `path`, else $GAN_LIB_MNIST_DIR, else the per-user cache."""
@@ -96,7 +92,10 @@ def load_mnist(path: str | os.PathLike[str] | None = None, download: bool = True
 
 def _missing(folder: Path) -> list[str]:
     """Names of the expected files that are not in `folder`."""
-    return [name for name in FILES if not (folder / name).is_file()]
+    try:
+        return [name for name in FILES if not (folder / name).is_file()]
+    except OSError as e:
+        raise MNISTError(f"cannot read the MNIST folder {folder}: {e.strerror}. {_FIX}") from e
 
 
 def _missing_message(folder: Path, missing: list[str], why: str) -> str:
@@ -133,21 +132,18 @@ def _download_missing(folder: Path) -> None:
 
 
 def _fetch(url: str, dest: Path, md5: str) -> None:
-    """Download `url` to `dest` through a temp file in the same folder, renamed only once its MD5 matches."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
+    """Download `url` to `dest` atomically, the file appearing only once its MD5 matches."""
+
+    def download(out: BinaryIO) -> None:
         digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
             while chunk := response.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != md5:
             raise MNISTError(f"served a file with MD5 {digest.hexdigest()}, expected {md5}")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; make it an ordinary data file
-        os.replace(tmp, dest)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+
+    write_atomic(dest, download)
 
 
 def _load(path: Path, kind: Literal["images", "labels"]) -> np.ndarray:

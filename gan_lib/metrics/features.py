@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-from gan_lib.metrics.parzen import _sq_distances
+from gan_lib.metrics.distances import sq_distances
 
 
 def _feature_pair(a: Tensor, b: Tensor, names: tuple[str, str], min_rows: int, why: str) -> tuple[Tensor, Tensor]:
@@ -91,7 +91,7 @@ def _kth_neighbour_sq_radii(x: Tensor, k: int, batch: int) -> Tensor:
     x_sq = (x * x).sum(1)
     radii = []
     for start in range(0, len(x), batch):
-        d2 = _sq_distances(x[start : start + batch], x, x_sq)
+        d2 = sq_distances(x[start : start + batch], x, x_sq)
         rows = torch.arange(len(d2), device=x.device)
         d2[rows, rows + start] = math.inf  # a point is not its own neighbour
         radii.append(d2.kthvalue(k, dim=1).values)
@@ -101,7 +101,7 @@ def _kth_neighbour_sq_radii(x: Tensor, k: int, batch: int) -> Tensor:
 def _fraction_inside(points: Tensor, centres: Tensor, sq_radii: Tensor, batch: int) -> float:
     """Fraction of `points` within the ball of at least one centre (centre i has squared radius sq_radii[i])."""
     c_sq = (centres * centres).sum(1)
-    inside = sum(int((_sq_distances(p, centres, c_sq) <= sq_radii).any(1).sum()) for p in points.split(batch))
+    inside = sum(int((sq_distances(p, centres, c_sq) <= sq_radii).any(1).sum()) for p in points.split(batch))
     return inside / len(points)
 
 

@@ -9,8 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan_lib.config import Config
-from gan_lib.models import Generator, generate
+from gan_lib.metrics.distances import sq_distances
 
 #: The sigma grid of ``parzen_ll.py``: numpy.logspace(-1, 0, 10), i.e. 0.1 ... 1.0.
 SIGMAS: tuple[float, ...] = tuple(float(s) for s in np.logspace(-1, 0, 10))
@@ -33,11 +32,6 @@ class ParzenResult:
         return scores if self.holdout is None else scores | {"parzen_valid": self.holdout}
 
 
-def _sq_distances(x: Tensor, mu: Tensor, mu_sq: Tensor) -> Tensor:
-    """||x_i - mu_j||^2 for a block of x, as |x|^2 + |mu|^2 - 2 x.mu (clamped at 0 against round-off)."""
-    return ((x * x).sum(1, keepdim=True) + mu_sq - 2.0 * x @ mu.T).clamp_(min=0.0)
-
-
 @torch.no_grad()
 def parzen_log_likelihood(samples: Tensor, x: Tensor, sigmas: float | tuple[float, ...], batch: int = 500) -> Tensor:
     """log p(x) under a Gaussian kernel of width sigma on each sample: one row per sigma, one column per x.
@@ -51,7 +45,7 @@ def parzen_log_likelihood(samples: Tensor, x: Tensor, sigmas: float | tuple[floa
     n, d = mu.shape
     out = torch.empty(len(sigmas), len(x), dtype=torch.float64, device=mu.device)
     for start in range(0, len(x), batch):
-        d2 = _sq_distances(x[start : start + batch].float().to(mu.device), mu, mu_sq)
+        d2 = sq_distances(x[start : start + batch].float().to(mu.device), mu, mu_sq)
         for i, s in enumerate(sigmas):
             lse = torch.logsumexp(d2 * (-0.5 / s**2), dim=1).double()
             out[i, start : start + batch] = lse - math.log(n) - 0.5 * d * math.log(2 * math.pi * s**2)
@@ -74,17 +68,3 @@ def parzen_evaluate(
         valid_scores={s: float(v) for s, v in zip(sigmas, valid_ll)},
         holdout=float(parzen_log_likelihood(samples, holdout, sigmas[best]).mean()) if len(holdout) else None,
     )
-
-
-def parzen_score(G: Generator, cfg: Config, valid: Tensor, test: Tensor, n_samples: int, seed: int) -> ParzenResult:
-    """Table 1 for a generator: n_samples seeded draws of G as kernel centres, then `parzen_evaluate` on G's device."""
-    samples = generate(G, cfg, n_samples, seed)
-    return parzen_evaluate(samples, valid.to(samples.device), test.to(samples.device))
-
-
-@torch.no_grad()
-def nearest_neighbours(queries: Tensor, reference: Tensor, batch: int = 1000) -> Tensor:
-    """Index into `reference` of each query's nearest neighbour in L2 (Figure 2's check against memorisation)."""
-    ref = reference.float()
-    ref_sq = (ref * ref).sum(1)
-    return torch.cat([_sq_distances(q.float(), ref, ref_sq).argmin(1) for q in queries.split(batch)])
