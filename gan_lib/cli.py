@@ -24,7 +24,7 @@ from gan_lib.classifier import DEFAULT_WEIGHTS, MnistNet, accuracy, save_classif
 from gan_lib.config import ConfigError, load_config, resume_config
 from gan_lib.data import MNISTError, load_mnist, training_data
 from gan_lib.files import CheckpointError, FolderInUseError, WriteError, folder_lock, save_atomic, write_atomic
-from gan_lib.metrics import ParzenProtocol, parzen_hook
+from gan_lib.metrics import EVAL_SEED, ParzenProtocol, parzen_hook
 from gan_lib.models import generate
 from gan_lib.train import CHECKPOINT_NAME, GENERATORS_NAME, LOG_NAME, DivergenceError, ResumeWarning, Trainer
 
@@ -230,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--n", type=positive_int, default=10000, help="generated samples used as kernel centres (paper: 10000)"
     )
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument(
+        "--seed", type=int, default=EVAL_SEED, help=f"seed of the samples (default {EVAL_SEED}, as during training)"
+    )
     e.add_argument(
         "--data-dir", help="MNIST folder (default: the checkpoint's config, then $GAN_LIB_MNIST_DIR, then the cache)"
     )

@@ -18,7 +18,7 @@ from gan_lib.models import Generator, generate
 if TYPE_CHECKING:
     from gan_lib.train import EpochHook, Trainer
 
-#: The seed of the samples scored during training and in ablations (`evaluate` takes --seed, default 0).
+#: The seed of the samples scored during training, in ablations and by `evaluate` (unless given --seed).
 EVAL_SEED = 1234
 
 
