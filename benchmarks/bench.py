@@ -147,15 +147,23 @@ def run_child(cmd: list[str]) -> dict[str, float]:
     return json.loads(done.stdout.splitlines()[-1])
 
 
+#: Runs a command and prints its wall time, start to exit, and its peak memory. A small process of its own: a child's
+#: peak resident memory counts the memory of the process it was forked from, which for bench.py is hundreds of MB.
+TIMER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "code": code, "mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
 def timed_run(cmd: list[str]) -> tuple[float, float]:
     """Wall time (s) and peak resident memory (MB) of one process, start to exit."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status):
+    result = run_child([sys.executable, "-c", TIMER, *cmd])
+    if result["code"]:
         raise RuntimeError(f"{shlex.join(cmd)} failed; run it alone to see why")
-    return wall, usage.ru_maxrss / 1024
+    return result["seconds"], result["mb"]
 
 
 def fresh_state(path: Path) -> Path:
@@ -279,6 +287,7 @@ def main() -> None:
         epoch_cmds["gan_lib"] += ["--out", str(Path(tmp) / "run"), "--quiet"]
         states.insert(0, (0, fresh_state(Path(tmp) / "fresh.pt")))
         runs, one_epoch = measure(states, epoch_cmds, args, Path(tmp) / "run")
+        print("profiling gan_lib, timing the Parzen protocol, probing subnormal arithmetic...", file=sys.stderr)
         profile_cmd = [sys.executable, "benchmarks/bench.py", "--child", "profile", "--state", str(states[0][1])]
         profile = run_child([*profile_cmd, "--steps", "100", "--device", args.device])
     result = {
