@@ -29,6 +29,24 @@ class _PieceMax(torch.autograd.Function):
         return torch.sub(z, out.unsqueeze(1)).eq_(0).mul_(grad.unsqueeze(1))
 
 
+class _InputGradFromRow(torch.autograd.Function):
+    """Identity on h = linear(x.detach()) that also back-propagates into x, as linear(x) would, but multiplies by the
+    weight only the rows of dL/dh from `first` on; rows before `first` get zero (they need no input gradient)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, h: Tensor, x: Tensor, weight: Tensor, first: int) -> Tensor:
+        ctx.save_for_backward(weight)
+        ctx.first, ctx.rows = first, len(x)
+        return h.view_as(h)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (weight,) = ctx.saved_tensors
+        grad_x = grad.new_zeros(ctx.rows, weight.shape[1])
+        grad_x[ctx.first :] = grad[ctx.first :].mm(weight)  # the rows of grad.mm(weight), as linear's backward
+        return grad, grad_x, None, None
+
+
 class Maxout(nn.Module):
     """Linear map to pieces*units features, then each unit's max over its `pieces` features.
 
@@ -41,8 +59,14 @@ class Maxout(nn.Module):
         self.units, self.pieces = units, pieces
         self.linear = nn.Linear(d_in, units * pieces)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return _PieceMax.apply(self.linear(x).view(-1, self.pieces, self.units))
+    def forward(self, x: Tensor, data_rows: int = 0) -> Tensor:
+        """Each unit's max. The first `data_rows` rows of x get a zero input gradient, without their share of the
+        matrix product."""
+        if data_rows and x.requires_grad:
+            h = _InputGradFromRow.apply(self.linear(x.detach()), x, self.linear.weight.detach(), data_rows)
+        else:
+            h = self.linear(x)
+        return _PieceMax.apply(h.view(-1, self.pieces, self.units))
 
 
 class Generator(nn.Module):
@@ -93,11 +117,13 @@ class Discriminator(nn.Module):
             masks.append(mask.div_(keep))
         return masks
 
-    def forward(self, x: Tensor, masks: list[Tensor] | None = None) -> Tensor:
+    def forward(self, x: Tensor, masks: list[Tensor] | None = None, data_rows: int = 0) -> Tensor:
+        """D's logit of each row of x. The first `data_rows` rows are training data, whose gradient nobody needs: a
+        maxout first layer then skips their share of its input gradient, a fifth of the work of D's backward pass."""
         for i, layer in enumerate(self.layers):
             if masks is not None:
                 x = x * masks[i]
-            x = layer(x)
+            x = layer(x, data_rows) if i == 0 and isinstance(layer, Maxout) else layer(x)
         return x.squeeze(-1)
 
 

@@ -108,7 +108,7 @@ class Trainer:
         n = len(x)
         fake = self.G(self._noise(n))
         samples = fake.detach().requires_grad_()
-        logits = self.D(torch.cat([x, samples]), self._masks(2 * n))
+        logits = self.D(torch.cat([x, samples]), self._masks(2 * n), data_rows=n)
         logits_real, logits_fake = logits[:n], logits[n:]
         d_loss = discriminator_loss(logits_real, logits_fake)
         g_loss = generator_loss(logits_fake, self.cfg.g_loss)

@@ -190,6 +190,24 @@ def test_discriminator_forward_matches_manual(paper_nets: tuple[Generator, Discr
     assert torch.equal(D(x, ones), D(x))
 
 
+def test_data_rows_skip_only_their_input_gradient(paper_nets: tuple[Generator, Discriminator]) -> None:
+    """D(x, masks, data_rows=n): the same logits and parameter gradients, the same input gradient for rows >= n, and
+    zero for the data rows, whose share of the first layer's input gradient is never computed."""
+    _, D = paper_nets
+    gen = torch.Generator().manual_seed(10)
+    x = torch.rand(6, 784, generator=gen).requires_grad_()
+    masks, weights = D.dropout_masks(6, gen), torch.randn(6, generator=gen)
+    grads = []
+    for data_rows in (0, 2):
+        logits = D(x, masks, data_rows=data_rows)
+        grads.append((logits, *torch.autograd.grad((logits * weights).sum(), [x, *D.parameters()])))
+    (full, full_x, *full_params), (skip, skip_x, *skip_params) = grads
+    assert torch.equal(full, skip)
+    assert all(torch.equal(a, b) for a, b in zip(full_params, skip_params, strict=True))
+    torch.testing.assert_close(skip_x[2:], full_x[2:], rtol=1e-6, atol=0)
+    assert skip_x[:2].abs().max() == 0 and full_x[:2].abs().max() > 0
+
+
 # --- dropout -------------------------------------------------------------------------------------
 
 
