@@ -12,7 +12,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -40,6 +40,21 @@ SCORE_KEYS = ("parzen_mean", "parzen_se", "sigma", "parzen_valid")
 
 EpochHook = Callable[["Trainer"], dict[str, Any] | None]
 CHECKPOINT_NAME, LOG_NAME, GENERATORS_NAME = "checkpoint.pt", "metrics.jsonl", "generators"
+
+
+class Update(NamedTuple):
+    """What one update computed, as a step hook receives it; None where that kind of update has no such value."""
+
+    kind: str  # "simultaneous", "discriminator" or "generator"
+    d_loss: Tensor | None = None
+    g_loss: Tensor | None = None
+    logits_real: Tensor | None = None
+    logits_fake: Tensor | None = None
+
+
+#: Called after every update with the trainer and what the update computed. It must not draw from `trainer.rng` or
+#: change the networks if the run is to stay the same; `.item()` on the update's tensors waits for the device.
+StepHook = Callable[["Trainer", Update], None]
 
 #: Below this logit of D on a sample, D's loss gradient there (0.5 sigmoid(l) / n, times D's weights) nears float32's
 #: smallest normal number, and G's gradient can no longer be recovered from it by the slope ratio.
@@ -100,15 +115,19 @@ class Trainer:
             fake.register_hook(lambda grad: grad * grad_scale(grad, self.cfg.target_scale))
         _set_grads(self.G, torch.autograd.grad(fake, list(self.G.parameters()), grad_fake))
 
-    def simultaneous_step(self, x: Tensor) -> tuple[Tensor, ...]:
+    def simultaneous_step(
+        self, x: Tensor, noise: Tensor | None = None, masks: list[Tensor] | None = None
+    ) -> tuple[Tensor, ...]:
         """The original code's update: D's and G's gradients from one minibatch, samples and dropout masks; one step.
 
-        D runs once on [x; S], S = G(z), and one backward pass through D serves both players: D's output is one logit
-        per row, so dL_G/dS is dL_D/dS times the ratio of the two losses' slopes at each sample's logit."""
+        `noise` (n rows) and `masks` (D's masks for the 2n rows [x; S], real rows first) are drawn from the run's RNG,
+        in that order, unless given. D runs once on [x; S], S = G(z), and one backward pass through D serves both
+        players: D's output is one logit per row, so dL_G/dS is dL_D/dS times the ratio of the two losses' slopes at
+        each sample's logit."""
         n = len(x)
-        fake = self.G(self._noise(n))
+        fake = self.G(self._noise(n) if noise is None else noise)
         samples = fake.detach().requires_grad_()
-        logits = self.D(torch.cat([x, samples]), self._masks(2 * n), data_rows=n)
+        logits = self.D(torch.cat([x, samples]), self._masks(2 * n) if masks is None else masks, data_rows=n)
         logits_real, logits_fake = logits[:n], logits[n:]
         d_loss = discriminator_loss(logits_real, logits_fake)
         g_loss = generator_loss(logits_fake, self.cfg.g_loss)
@@ -125,22 +144,26 @@ class Trainer:
         self.opt_g.step()
         return d_loss.detach(), g_loss.detach(), logits_real.detach(), logits_fake.detach()
 
-    def discriminator_step(self, x: Tensor) -> tuple[Tensor, ...]:
-        """One ascent step of Algorithm 1's inner loop on V(D, G) with G fixed."""
+    def discriminator_step(
+        self, x: Tensor, noise: Tensor | None = None, masks: list[Tensor] | None = None
+    ) -> tuple[Tensor, ...]:
+        """One ascent step of Algorithm 1's inner loop on V(D, G) with G fixed; `noise` and `masks` (for [x; G(z)])
+        as in `simultaneous_step`."""
         n = len(x)
         with torch.no_grad():
-            fake = self.G(self._noise(n))
-        logits = self.D(torch.cat([x, fake]), self._masks(2 * n))
+            fake = self.G(self._noise(n) if noise is None else noise)
+        logits = self.D(torch.cat([x, fake]), self._masks(2 * n) if masks is None else masks)
         d_loss = discriminator_loss(logits[:n], logits[n:])
         _set_grads(self.D, torch.autograd.grad(d_loss, list(self.D.parameters())))
         self.opt_d.step()
         return d_loss.detach(), logits[:n].detach(), logits[n:].detach()
 
-    def generator_step(self, n: int) -> Tensor:
-        """Algorithm 1's outer step: fresh noise, descend G's loss with D fixed."""
-        fake = self.G(self._noise(n))
+    def generator_step(self, n: int, noise: Tensor | None = None, masks: list[Tensor] | None = None) -> Tensor:
+        """Algorithm 1's outer step: fresh noise (n rows), descend G's loss with D fixed; `noise` and `masks` (for the
+        n samples) drawn from the run's RNG unless given."""
+        fake = self.G(self._noise(n) if noise is None else noise)
         samples = fake.detach().requires_grad_()
-        g_loss = generator_loss(self.D(samples, self._masks(n)), self.cfg.g_loss)
+        g_loss = generator_loss(self.D(samples, self._masks(n) if masks is None else masks), self.cfg.g_loss)
         self._generator_grads(fake, torch.autograd.grad(g_loss, samples)[0])
         self.opt_g.step()
         return g_loss.detach()
@@ -158,8 +181,9 @@ class Trainer:
         """Minibatches used per epoch: whole batches, in whole groups of k (1 for the simultaneous update)."""
         return len(self.data) // self.cfg.batch_size // self.cfg.k * self.cfg.k
 
-    def train_epoch(self, progress: tqdm | None = None) -> dict[str, Any]:
-        """One pass over the data; returns the epoch's mean losses and mean D outputs."""
+    def train_epoch(self, progress: tqdm | None = None, step_hook: StepHook | None = None) -> dict[str, Any]:
+        """One pass over the data, calling `step_hook` after every update; returns the epoch's mean losses and mean
+        D outputs."""
         self.G.train()
         self.D.train()
         sums = torch.zeros(4, device=self.device)
@@ -170,11 +194,17 @@ class Trainer:
                 self._set_hyperparameters()
                 if self.cfg.update == "simultaneous":
                     d_loss, g_loss, logits_real, logits_fake = self.simultaneous_step(next(batches))
+                    update = Update("simultaneous", d_loss, g_loss, logits_real, logits_fake)
                 else:
                     d_loss, logits_real, logits_fake = self.discriminator_step(next(batches))
+                    update = Update("discriminator", d_loss, None, logits_real, logits_fake)
                 self.step += 1
+                if step_hook is not None:
+                    step_hook(self, update)
             if self.cfg.update == "alternating":
                 g_loss = self.generator_step(self.cfg.batch_size)
+                if step_hook is not None:
+                    step_hook(self, Update("generator", g_loss=g_loss))
             for average in self.G_ema.values():  # the first update copies G; nothing flows back into training
                 average.update_parameters(self.G)
             sums += torch.stack([d_loss, g_loss, torch.sigmoid(logits_real).mean(), torch.sigmoid(logits_fake).mean()])
@@ -199,8 +229,10 @@ class Trainer:
         out_dir: str | Path | None = None,
         hook: EpochHook | None = None,
         progress: bool = True,
+        step_hook: StepHook | None = None,
     ) -> list[dict[str, Any]]:
-        """Train until `cfg.epochs`; after each epoch run `hook`, append a JSON line and checkpoint (if out_dir).
+        """Train until `cfg.epochs`, calling `step_hook` after every update; after each epoch run `hook`, append a JSON
+        line and checkpoint (if out_dir).
 
         out_dir is held with `folder_lock` meanwhile. First the temp files of writes that a killed run left there go,
         and the log is repaired (`repair_log`). An epoch whose losses or weights are not finite raises DivergenceError
@@ -208,19 +240,21 @@ class Trainer:
         written before its checkpoint."""
         out = Path(out_dir) if out_dir is not None else None
         if out is None:
-            return self._fit(None, hook, progress)
+            return self._fit(None, hook, progress, step_hook)
         with folder_lock(out):
             for pattern in (CHECKPOINT_NAME, LOG_NAME, f"{GENERATORS_NAME}/epoch*.pt"):
                 remove_temp_files(out, pattern)
             repair_log(out / LOG_NAME, self.epoch)
-            return self._fit(out, hook, progress)
+            return self._fit(out, hook, progress, step_hook)
 
-    def _fit(self, out: Path | None, hook: EpochHook | None, progress: bool) -> list[dict[str, Any]]:
+    def _fit(
+        self, out: Path | None, hook: EpochHook | None, progress: bool, step_hook: StepHook | None
+    ) -> list[dict[str, Any]]:
         history = []
         remaining = self.cfg.epochs - self.epoch
         with tqdm(total=remaining * self.steps_per_epoch(), disable=not progress, unit="step", desc="train") as bar:
             while self.epoch < self.cfg.epochs:
-                record = self.train_epoch(bar)
+                record = self.train_epoch(bar, step_hook)
                 self._check_finite(record, out)
                 if hook is not None:
                     record.update(hook(self) or {})

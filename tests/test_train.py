@@ -20,8 +20,9 @@ from gan_lib.checkpoint import CheckpointError, load_checkpoint, load_generator
 from gan_lib.config import Config
 from gan_lib.data import training_data
 from gan_lib.models import generate, sample_noise
+from gan_lib.objectives import discriminator_loss
 from gan_lib.optim import MomentumSGD, learning_rate, make_optimizer, momentum
-from gan_lib.train import Trainer, best_evaluation, evaluations, read_log, stop_reason
+from gan_lib.train import Trainer, Update, best_evaluation, evaluations, read_log, stop_reason
 
 RECORD_KEYS = {"epoch", "step", "lr", "momentum", "d_loss", "g_loss", "d_real", "d_fake", "seconds"}
 
@@ -394,6 +395,66 @@ def test_same_seed_gives_bitwise_identical_runs(tiny_mnist_config: Config, mnist
     assert not torch.equal(a.G.out.weight, c.G.out.weight)
 
 
+@pytest.mark.parametrize("update", ["simultaneous", "alternating"])
+def test_step_hook_sees_every_update_and_leaves_the_run_bitwise_unchanged(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor, update: str
+) -> None:
+    cfg = tiny_mnist_config.replace(update=update, k=2 if update == "alternating" else 1, epochs=2)
+    plain, hooked = Trainer(cfg, mnist_subset), Trainer(cfg, mnist_subset)
+    history_plain = plain.fit(progress=False)
+    seen: list[tuple[int, Update]] = []
+    history_hooked = hooked.fit(progress=False, step_hook=lambda t, u: seen.append((t.step, u)))
+    assert_same_state(plain, hooked)
+    assert [without_seconds(r) for r in history_plain] == [without_seconds(r) for r in history_hooked]
+    if update == "simultaneous":  # 5 batches per epoch, each one update of both nets
+        assert [(step, u.kind) for step, u in seen] == [(s, "simultaneous") for s in range(1, 11)]
+        assert all(None not in u for _, u in seen)
+    else:  # 4 batches per epoch in groups of k = 2: D, D, G, D, D, G
+        kinds = ["discriminator", "discriminator", "generator"] * 4
+        assert [(step, u.kind) for step, u in seen] == list(zip([1, 2, 2, 3, 4, 4, 5, 6, 6, 7, 8, 8], kinds))
+        assert all(u.g_loss is None and u.logits_real is not None for _, u in seen if u.kind == "discriminator")
+        assert all(u.g_loss is not None and u.d_loss is None for _, u in seen if u.kind == "generator")
+    for _, u in seen:
+        if u.logits_real is not None:
+            assert u.logits_real.shape == u.logits_fake.shape == (100,)
+            assert torch.equal(u.d_loss, discriminator_loss(u.logits_real, u.logits_fake))
+    # the epoch's mean D output on real data is the mean over the hook's updates of that epoch
+    d_real = [torch.sigmoid(u.logits_real).mean() for step, u in seen if step <= 5 and u.logits_real is not None]
+    assert history_plain[0]["d_real"] == pytest.approx(torch.stack(d_real).mean().item(), rel=1e-6)
+
+
+def test_noise_and_masks_passed_in_from_the_run_rng_give_the_same_run(
+    tiny_mnist_config: Config, mnist_subset: torch.Tensor
+) -> None:
+    """Drawing z and D's masks outside the step, from the trainer's RNG in the step's order, changes nothing."""
+    for cfg in (tiny_mnist_config, tiny_mnist_config.replace(update="alternating", k=1)):
+        inside, outside = Trainer(cfg, mnist_subset), Trainer(cfg, mnist_subset)
+        for x in mnist_subset.split(100):
+            for t in (inside, outside):
+                t._set_hyperparameters()
+            n = len(x)
+            if cfg.update == "simultaneous":
+                a = inside.simultaneous_step(x)
+                z = sample_noise(cfg, n, outside.rng)
+                b = outside.simultaneous_step(x, z, outside.D.dropout_masks(2 * n, outside.rng))
+            else:
+                a = (*inside.discriminator_step(x), inside.generator_step(n))
+                z = sample_noise(cfg, n, outside.rng)
+                d = outside.discriminator_step(x, z, outside.D.dropout_masks(2 * n, outside.rng))
+                z = sample_noise(cfg, n, outside.rng)
+                b = (*d, outside.generator_step(n, z, outside.D.dropout_masks(n, outside.rng)))
+            assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+        assert_same_state(inside, outside)
+    # and other noise or masks do change the step
+    t, u = Trainer(tiny_mnist_config, mnist_subset), Trainer(tiny_mnist_config, mnist_subset)
+    x = mnist_subset[:100]
+    gen = torch.Generator().manual_seed(5)
+    t.simultaneous_step(x)
+    u.simultaneous_step(x, sample_noise(tiny_mnist_config, 100, gen), u.D.dropout_masks(200, gen))
+    assert not torch.equal(t.G.out.weight, u.G.out.weight)
+    assert not torch.equal(t.D.layers[-1].weight, u.D.layers[-1].weight)
+
+
 def test_resume_equals_uninterrupted_run(tiny_mnist_config: Config, mnist_subset: torch.Tensor, tmp_path: Path) -> None:
     cfg2 = tiny_mnist_config.replace(epochs=2)
     straight = Trainer(cfg2, mnist_subset)
@@ -445,15 +506,7 @@ def test_averaged_generator_is_the_exponential_average_of_g_after_each_step(
 ) -> None:
     trainer = Trainer(tiny_mnist_config.replace(g_ema=[0.9]), mnist_subset)
     after_each_step = []
-    step = trainer.simultaneous_step
-
-    def recording_step(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = step(x)
-        after_each_step.append(trainer.G.out.weight.detach().clone())
-        return out
-
-    trainer.simultaneous_step = recording_step  # type: ignore[method-assign]
-    trainer.fit(progress=False)
+    trainer.fit(progress=False, step_hook=lambda t, _: after_each_step.append(t.G.out.weight.detach().clone()))
     expected = after_each_step[0]  # the average starts at G after the first step
     for w in after_each_step[1:]:
         expected = 0.9 * expected + 0.1 * w
