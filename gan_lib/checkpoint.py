@@ -63,7 +63,8 @@ def checkpoint_config(state: Mapping[str, Any], path: str | Path) -> Config:
     try:
         return config_from_dict(state["config"], source=f"checkpoint {path}")
     except ConfigError as e:
-        raise CheckpointError(str(e)) from e
+        message = str(e) if str(path) in str(e) else f"checkpoint {path} holds an invalid config: {e}"
+        raise CheckpointError(message) from e
 
 
 def all_finite(tensors: Mapping[str, Any]) -> bool:

@@ -485,13 +485,23 @@ def test_device_cuda_without_a_gpu(command: str, run_copy: Path, toy_yaml: Path,
 
 
 @pytest.mark.parametrize("command", ["sample", "evaluate", "export"])
-def test_checkpoint_with_an_empty_generator(command: str, run_copy: Path, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize(
+    "damage, names",
+    [
+        ({"G": {}}, ["no generator weights"]),
+        ({"config": "lr=0.1"}, ["'config' is not a mapping"]),
+        ({"config": {"lr": -1.0}}, ["holds an invalid config", "'lr'"]),
+    ],
+)
+def test_checkpoint_with_an_unusable_generator_or_config(
+    command: str, damage: dict, names: list[str], run_copy: Path, tmp_path: Path, capsys
+) -> None:
     state = load_checkpoint(run_copy / "checkpoint.pt")
-    path = tmp_path / "empty_G.pt"
-    torch.save({k: state[k] for k in ("config", "epoch", "step")} | {"G": {}}, path)
+    path = tmp_path / "damaged.pt"
+    torch.save({k: state[k] for k in ("config", "epoch", "step", "G")} | damage, path)
     out = {"sample": ["--n", "2", "--out", tmp_path / "x.npy"], "evaluate": [], "export": ["--out", tmp_path / "x"]}
     rc, stdout, err = cli_run(capsys, command, path, *out[command])
-    assert_one_line_error(rc, stdout, err, str(path), "no generator weights")
+    assert_one_line_error(rc, stdout, err, str(path), *names)
 
 
 def test_unreadable_mnist_folder(mnist_folder: Path, tmp_path: Path, capsys) -> None:
