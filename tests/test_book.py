@@ -4,6 +4,7 @@ the notebooks twice, and every chapter runs outside a clone after its install ce
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.metadata
 import json
 import re
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pybtex.database
 import pytest
 import yaml
 from IPython.core.inputtransformer2 import TransformerManager
@@ -126,6 +128,18 @@ def test_chapter_starts_with_the_install_cell(path: Path) -> None:
     assert "remove-cell" in first["metadata"].get("tags", [])
 
 
+def test_the_book_shows_committed_outputs_and_runs_nothing_at_build_time() -> None:
+    assert yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]["execute_notebooks"] == "off"
+
+
+@pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
+def test_chapter_is_committed_executed_in_order(path: Path) -> None:
+    """Every code cell ran (so the page shows its outputs), top to bottom in one kernel."""
+    counts = [cell["execution_count"] for cell in code_cells(path)]
+    assert None not in counts, f"{path.name}: cells {[i for i, c in enumerate(counts) if c is None]} were not run"
+    assert counts == sorted(counts) and len(set(counts)) == len(counts), f"{path.name}: cells ran out of order"
+
+
 @pytest.mark.parametrize("path", chapters(), ids=lambda p: p.stem)
 def test_chapter_finds_files_without_the_working_directory(path: Path) -> None:
     for cell in code_cells(path):
@@ -166,3 +180,19 @@ def test_binder_installs_cpu_torch_and_gan_lib() -> None:
     assert re.search(r"pip install .*-e \.", post_build)
     launch = yaml.safe_load((ROOT / "_config.yml").read_text())["launch_buttons"]
     assert launch["binderhub_url"] and launch["colab_url"]
+
+
+# --- references ----------------------------------------------------------------------------------
+
+
+def test_references_are_labelled_as_the_text_cites_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The References page's labels are author-year, as `{cite:p}` writes them; a clash gets a letter."""
+    monkeypatch.syspath_prepend(str(ROOT / "_ext"))
+    module = importlib.import_module("author_year_labels")
+    entries = pybtex.database.parse_file(ROOT / "references.bib").entries
+    keys = ["lin1991divergence", "boyd2004convex", "kynkaanniemi2019improved", "goodfellow2014gan",
+            "goodfellow2013maxout", "goodfellow2013pylearn2"]
+    assert list(module.AuthorYearLabelStyle().format_labels(entries[k] for k in keys)) == [
+        "Lin, 1991", "Boyd and Vandenberghe, 2004", "Kynkäänniemi et al., 2019", "Goodfellow et al., 2014",
+        "Goodfellow et al., 2013a", "Goodfellow et al., 2013b",
+    ]
