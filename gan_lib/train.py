@@ -40,11 +40,16 @@ SHARED_BACKWARD_MIN_LOGIT = -40.0
 # ---------------------------------------------------------------- data
 
 
+def toy_distribution(cfg: Config) -> Mixture:
+    """The 1-D mixture p_data that the toy_* keys describe, with its exact density."""
+    return Mixture(tuple(cfg.toy_weights), tuple(cfg.toy_means), tuple(cfg.toy_stds))
+
+
 def training_data(cfg: Config) -> Tensor:
     """The training set as an N x dim float32 tensor: MNIST train[0:50000], or toy_n draws from the toy mixture."""
     if cfg.dataset == "mnist":
         return torch.from_numpy(load_mnist(cfg.data_dir).train_x)
-    return Mixture(tuple(cfg.toy_weights), tuple(cfg.toy_means), tuple(cfg.toy_stds)).sample(cfg.toy_n, cfg.seed)
+    return toy_distribution(cfg).sample(cfg.toy_n, cfg.seed)
 
 
 # ---------------------------------------------------------------- trainer
