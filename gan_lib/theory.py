@@ -54,11 +54,18 @@ def criterion_gradient(p_data: np.ndarray, p_g: np.ndarray) -> np.ndarray:
 
 
 def mirror_descent_step(p_data: np.ndarray, p_g: np.ndarray, lr: float) -> np.ndarray:
-    """One exponentiated-gradient step on C over the simplex of bin probabilities, p_g * exp(-lr dC/dp_g) renormalised;
-    written as p_g^(1-lr) (p_data + p_g)^lr so that empty bins stay finite (lr = 1 gives (p_data + p_g) / 2)."""
+    """One exponentiated-gradient (mirror-descent) step on C over the simplex: p_g * exp(-lr dC/dp_g), renormalised.
+
+    On the support of p_g this is p_g^(1-lr) (p_data + p_g)^lr; bins where p_g = 0 stay 0 for every lr, since the step
+    multiplies p_g (so lr = 1 gives (p_data + p_g) / 2 restricted to p_g's support). lr <= 1 because C is 1-smooth
+    relative to the entropy, the condition under which these steps decrease C."""
     if not 0 < lr <= 1:
         raise ValueError(f"lr must be in (0, 1], got {lr}")
-    new = p_g ** (1 - lr) * (p_data + p_g) ** lr
+    support = p_g > 0
+    if not support.any():
+        raise ValueError("p_g has no mass: a mirror-descent step needs p_g > 0 in at least one bin")
+    new = np.zeros_like(p_g, dtype=float)
+    new[support] = p_g[support] ** (1 - lr) * (p_data[support] + p_g[support]) ** lr
     return new / new.sum()
 
 

@@ -164,11 +164,38 @@ def test_mirror_descent_step_stays_on_simplex_fixes_p_data_and_decreases_c():
             assert theory.virtual_criterion(p_data, new) < theory.virtual_criterion(p_data, q)
 
 
-def test_mirror_descent_step_rejects_bad_lr():
+def test_mirror_descent_step_rejects_bad_lr_and_empty_p_g():
     p = np.array([0.5, 0.5])
     for lr in (0.0, 1.5):
         with pytest.raises(ValueError, match="lr"):
             theory.mirror_descent_step(p, p, lr)
+    with pytest.raises(ValueError, match="no mass"):
+        theory.mirror_descent_step(p, np.zeros(2), 0.5)
+
+
+def test_mirror_descent_step_never_creates_mass():
+    """The step multiplies p_g, so an empty bin stays empty for every lr, lr = 1 included (no 0^0 = 1)."""
+    p_data, p_g = np.array([0.25, 0.25, 0.5]), np.array([0.5, 0.5, 0.0])
+    for lr in (0.3, 0.999, 1.0):
+        np.testing.assert_allclose(theory.mirror_descent_step(p_data, p_g, lr), [0.5, 0.5, 0.0], atol=1e-15)
+    p_g = np.array([0.7, 0.2, 0.1, 0.0])
+    new = theory.mirror_descent_step(np.array([0.1, 0.2, 0.3, 0.4]), p_g, 1.0)
+    np.testing.assert_allclose(new, [0.8, 0.4, 0.4, 0.0] / np.float64(1.6), atol=1e-15)  # the mixture on p_g's bins
+
+
+def test_idealised_training_converges_at_the_relative_smoothness_rate():
+    """Mirror descent with lr <= 1 on C (1-smooth relative to the entropy): 2 JSD(p_data, p_t) <= KL(p_data || p_0) / (lr t);
+    from a p_0 that misses a bin of p_data it stays at p_data conditioned on p_0's support, and C stays above -log 4."""
+    p_data, p_0 = random_distributions(12, 2, seed=16)
+    for lr in (0.1, 0.5, 1.0):
+        path = theory.idealised_training(p_data, p_0, lr=lr, steps=50)
+        bound = theory.kl(p_data, p_0) / lr
+        assert all(2 * theory.jsd(p_data, q) <= bound / t for t, q in enumerate(path[1:], start=1))
+    p_0[3] = 0.0
+    path = theory.idealised_training(p_data, p_0, lr=1.0, steps=60)
+    conditioned = np.where(p_0 > 0, p_data, 0.0) / p_data[p_0 > 0].sum()
+    np.testing.assert_allclose(path[-1], conditioned, atol=1e-12)
+    assert theory.virtual_criterion(p_data, path[-1]) > -LOG4 + 0.01
 
 
 def test_idealised_training_converges_to_p_data():

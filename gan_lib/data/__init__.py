@@ -12,11 +12,25 @@ from gan_lib.data.toy import Gaussian, Mixture
 if TYPE_CHECKING:
     from gan_lib.config import Config
 
-__all__ = ["MNIST", "Gaussian", "MNISTError", "Mixture", "load_mnist", "mnist_dir", "training_data"]
+__all__ = [
+    "MNIST",
+    "Gaussian",
+    "MNISTError",
+    "Mixture",
+    "load_mnist",
+    "mnist_dir",
+    "toy_distribution",
+    "training_data",
+]
+
+
+def toy_distribution(cfg: Config) -> Mixture:
+    """The 1-D mixture p_data that the toy_* keys describe, with its exact density."""
+    return Mixture(tuple(cfg.toy_weights), tuple(cfg.toy_means), tuple(cfg.toy_stds))
 
 
 def training_data(cfg: Config) -> torch.Tensor:
     """The training set as an N x dim float32 tensor: MNIST train[0:50000], or toy_n draws from the toy mixture."""
     if cfg.dataset == "mnist":
         return torch.from_numpy(load_mnist(cfg.data_dir).train_x)
-    return Mixture(tuple(cfg.toy_weights), tuple(cfg.toy_means), tuple(cfg.toy_stds)).sample(cfg.toy_n, cfg.seed)
+    return toy_distribution(cfg).sample(cfg.toy_n, cfg.seed)
