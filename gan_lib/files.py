@@ -48,7 +48,9 @@ _HINTS = {
 def write_error(path: Path, error: OSError) -> WriteError:
     """A WriteError for `path` that says what went wrong (the OS's words) and what to do."""
     hint = _HINTS.get(error.errno or 0, "check the path and the disk")
-    return WriteError(error.errno, f"cannot write {path}: {error.strerror or error} ({hint})")
+    failure = WriteError(f"cannot write {path}: {error.strerror or error} ({hint})")
+    failure.errno = error.errno  # not an argument: OSError would print it as "[Errno N] ..." in front
+    return failure
 
 
 def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:

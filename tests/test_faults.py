@@ -118,7 +118,7 @@ def test_read_only_output_folder_is_refused_before_training(
         with file_permissions_enforced():
             for out in (locked, locked / "run"):
                 rc, stdout, err = cli_run(capsys, "train", toy_yaml, "--out", out, "--quiet")
-                assert_one_line_error(rc, stdout, err, str(out), "Permission denied", "writable")
+                assert_one_line_error(rc, stdout, err, f"error: cannot write {out}: Permission denied", "writable")
     finally:
         locked.chmod(0o755)
     assert list(locked.iterdir()) == []
@@ -142,7 +142,7 @@ def test_output_path_that_is_a_file_or_a_folder(
     }[name]
     before = snapshot(tmp_path)
     rc, stdout, err = cli_run(capsys, *args, "--out", out)
-    assert_one_line_error(rc, stdout, err, str(out))
+    assert_one_line_error(rc, stdout, err, f"error: cannot write {out}: ")
     assert any(hint in err for hint in ("is a file", "in the way", "it is a folder"))
     assert snapshot(tmp_path) == before and a_file.read_text() == "mine\n"
 
