@@ -147,6 +147,19 @@ def test_output_path_that_is_a_file_or_a_folder(
     assert snapshot(tmp_path) == before and a_file.read_text() == "mine\n"
 
 
+def test_classifier_output_is_checked_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_training(data_dir: object) -> None:
+        raise AssertionError("MNIST loaded: the output was not checked first")
+
+    monkeypatch.setattr(cli, "load_mnist", no_training)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine\n")
+    rc, stdout, err = cli_run(capsys, "classifier", "--out", a_file / "net.pt", "--quiet")
+    assert_one_line_error(rc, stdout, err, f"error: cannot write {a_file}: ", "in the way")
+
+
 def test_file_size_limit_while_saving_keeps_the_last_checkpoint(tmp_path: Path, capsys) -> None:
     """The epoch-2 checkpoint exceeds the file-size limit (ulimit -f): one line, and the epoch-1 checkpoint without a
     temp file beside it; the log line of the unsaved epoch goes on the next resume."""
