@@ -23,7 +23,15 @@ from gan_lib.checkpoint import checkpoint_config, generator_export, load_checkpo
 from gan_lib.classifier import DEFAULT_WEIGHTS, MnistNet, accuracy, save_classifier, train_classifier
 from gan_lib.config import ConfigError, load_config, resume_config
 from gan_lib.data import MNISTError, load_mnist, training_data
-from gan_lib.files import CheckpointError, FolderInUseError, WriteError, folder_lock, save_atomic, write_atomic
+from gan_lib.files import (
+    CheckpointError,
+    FolderInUseError,
+    WriteError,
+    check_writable,
+    folder_lock,
+    save_atomic,
+    write_atomic,
+)
 from gan_lib.metrics import EVAL_SEED, ParzenProtocol, parzen_hook
 from gan_lib.models import generate
 from gan_lib.train import CHECKPOINT_NAME, GENERATORS_NAME, LOG_NAME, DivergenceError, ResumeWarning, Trainer
@@ -137,8 +145,9 @@ def command_line(argv: list[str]) -> str:
 
 
 def cmd_classifier(args: argparse.Namespace, argv: list[str]) -> None:
-    mnist = load_mnist(args.data_dir)
     out = Path(args.out) if args.out else DEFAULT_WEIGHTS
+    check_writable(out.parent)  # before minutes of training
+    mnist = load_mnist(args.data_dir)
     valid_curve: list[float] = []
 
     def report(epoch: int, net: MnistNet) -> None:

@@ -48,7 +48,9 @@ _HINTS = {
 def write_error(path: Path, error: OSError) -> WriteError:
     """A WriteError for `path` that says what went wrong (the OS's words) and what to do."""
     hint = _HINTS.get(error.errno or 0, "check the path and the disk")
-    return WriteError(error.errno, f"cannot write {path}: {error.strerror or error} ({hint})")
+    failure = WriteError(f"cannot write {path}: {error.strerror or error} ({hint})")
+    failure.errno = error.errno  # not an argument: OSError would print it as "[Errno N] ..." in front
+    return failure
 
 
 def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
@@ -128,15 +130,20 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
         os.close(fd)
 
 
-def _lock(folder: Path) -> int:
-    """An fd of folder/.lock with an exclusive flock on it, after checking that the folder takes new files."""
-    path = folder / LOCK_NAME
+def check_writable(folder: Path) -> None:
+    """A WriteError naming `folder` unless it exists or can be made, and takes new files."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):  # a nameless file (O_TMPFILE): nothing stays, even after a kill
             pass
     except OSError as e:
         raise write_error(folder, e) from e
+
+
+def _lock(folder: Path) -> int:
+    """An fd of folder/.lock with an exclusive flock on it, after checking that the folder takes new files."""
+    path = folder / LOCK_NAME
+    check_writable(folder)
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

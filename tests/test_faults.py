@@ -118,7 +118,7 @@ def test_read_only_output_folder_is_refused_before_training(
         with file_permissions_enforced():
             for out in (locked, locked / "run"):
                 rc, stdout, err = cli_run(capsys, "train", toy_yaml, "--out", out, "--quiet")
-                assert_one_line_error(rc, stdout, err, str(out), "Permission denied", "writable")
+                assert_one_line_error(rc, stdout, err, f"error: cannot write {out}: Permission denied", "writable")
     finally:
         locked.chmod(0o755)
     assert list(locked.iterdir()) == []
@@ -142,9 +142,22 @@ def test_output_path_that_is_a_file_or_a_folder(
     }[name]
     before = snapshot(tmp_path)
     rc, stdout, err = cli_run(capsys, *args, "--out", out)
-    assert_one_line_error(rc, stdout, err, str(out))
+    assert_one_line_error(rc, stdout, err, f"error: cannot write {out}: ")
     assert any(hint in err for hint in ("is a file", "in the way", "it is a folder"))
     assert snapshot(tmp_path) == before and a_file.read_text() == "mine\n"
+
+
+def test_classifier_output_is_checked_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_training(data_dir: object) -> None:
+        raise AssertionError("MNIST loaded: the output was not checked first")
+
+    monkeypatch.setattr(cli, "load_mnist", no_training)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine\n")
+    rc, stdout, err = cli_run(capsys, "classifier", "--out", a_file / "net.pt", "--quiet")
+    assert_one_line_error(rc, stdout, err, f"error: cannot write {a_file}: ", "in the way")
 
 
 def test_file_size_limit_while_saving_keeps_the_last_checkpoint(tmp_path: Path, capsys) -> None:
