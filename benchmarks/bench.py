@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # time this checkout's gan_lib, wherever the command is run from
 
 from gan_lib.config import load_config
-from gan_lib.data import load_mnist
+from gan_lib.data import load_mnist, training_data
 from gan_lib.metrics import parzen_evaluate
 from gan_lib.models import generate
-from gan_lib.train import Trainer, training_data
+from gan_lib.train import Trainer
 
 CONFIG = "configs/mnist_paper.yaml"
 REFERENCE = "benchmarks/reference_loop.py"

@@ -4,6 +4,8 @@ state, so that the benchmark compares speed and nothing else."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,11 @@ def test_the_plain_loop_makes_the_same_updates(
             scale = expected_change.abs().max()
             assert scale > 1e-6, f"{name} did not move"
             assert (change - expected_change).abs().max() < 1e-3 * scale, name
+
+
+def test_the_benchmark_script_imports_and_shows_its_help() -> None:
+    """bench.py is run by hand, never by the unit tests: at least its imports and arguments must stay in step."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "--state" in done.stdout
