@@ -205,3 +205,15 @@ def test_references_are_labelled_as_the_text_cites_them(monkeypatch: pytest.Monk
         "Lin, 1991", "Boyd and Vandenberghe, 2004", "Kynkäänniemi et al., 2019", "Goodfellow et al., 2014",
         "Goodfellow et al., 2013a", "Goodfellow et al., 2013b",
     ]
+
+
+def test_the_launch_menu_shows_colab_as_a_vector_icon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The theme's Colab PNG is swapped for the SVG the extension ships; other buttons are left as they are."""
+    monkeypatch.syspath_prepend(str(ROOT / "_ext"))
+    module = importlib.import_module("launch_icons")
+    colab = {"text": "Colab", "icon": "_static/images/logo_colab.png"}
+    binder = {"text": "Binder", "icon": "_static/images/logo_binder.svg"}
+    context = {"header_buttons": [{"label": "launch-buttons", "buttons": [binder, colab]}, {"icon": "fas fa-code"}]}
+    module.use_vector_icons(None, "page", "page.html", context, None)
+    assert colab["icon"] == module.VECTOR_ICON and binder["icon"] == "_static/images/logo_binder.svg"
+    assert (ROOT / "_ext" / "static" / Path(module.VECTOR_ICON).name).is_file()
