@@ -47,6 +47,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", traini
         raise CheckpointError(f"checkpoint {path} holds only a generator (an export); it cannot be resumed")
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {missing}; it was not written by gan_lib")
+    for key in ("epoch", "step"):
+        if key in state and (type(state[key]) is not int or state[key] < 0):
+            raise CheckpointError(
+                f"checkpoint {path}: '{key}' is {state[key]!r}, not a whole number >= 0; it was not written by gan_lib"
+            )
     if not isinstance(state["G"], dict) or not all(isinstance(v, torch.Tensor) for v in state["G"].values()):
         raise CheckpointError(f"checkpoint {path}: 'G' is not a state dict of tensors")
     if training and not all_finite({k: state[k] for k in ("G", "D", "opt_g", "opt_d")}):

@@ -29,8 +29,8 @@ from gan_lib.files import (
     WriteError,
     check_writable,
     folder_lock,
+    save_array_atomic,
     save_atomic,
-    write_atomic,
 )
 from gan_lib.metrics import EVAL_SEED, ParzenProtocol, parzen_hook
 from gan_lib.models import generate
@@ -80,7 +80,7 @@ def cmd_sample(args: argparse.Namespace, argv: list[str]) -> None:
     G, cfg, _, _ = load_generator(args.checkpoint, args.device)
     check_memory(args.n, 4 * (cfg.noise_dim + 2 * G.out.out_features), args.device)
     x = generate(G, cfg, args.n, args.seed).cpu().numpy().astype(np.float32)
-    write_atomic(Path(args.out), lambda f: np.save(f, x))
+    save_array_atomic(x, Path(args.out))
     print(json.dumps({"out": args.out, "shape": list(x.shape)}))
 
 
@@ -98,6 +98,11 @@ def cmd_evaluate(args: argparse.Namespace, argv: list[str]) -> None:
 
 
 def cmd_export(args: argparse.Namespace, argv: list[str]) -> None:
+    if Path(args.out).resolve() == Path(args.checkpoint).resolve():
+        raise UsageError(
+            f"--out {args.out} is the checkpoint being exported: the export would replace it (and a training "
+            "checkpoint's discriminator and optimiser state, which --resume needs); choose another --out"
+        )
     state = load_checkpoint(args.checkpoint)
     read_generator(state, args.checkpoint)  # refuses weights that are not finite or do not fit the config
     export = generator_export(state, args.half)
@@ -176,8 +181,9 @@ def cmd_ablate(args: argparse.Namespace, argv: list[str]) -> None:
     plan = load_plan(args.plan, args.epochs, args.seeds)
     check_device(args.device)
     out = Path(args.out or Path("runs") / Path(args.plan).stem)
-    run_plan(plan, out, args.device, args.jobs, progress=not args.quiet)
-    summary = summarise(plan, out, command_line(argv))
+    with folder_lock(out):  # one ablation per folder, as one training run
+        run_plan(plan, out, args.device, args.jobs, progress=not args.quiet)
+        summary = summarise(plan, out, command_line(argv))
     for name, v in summary["variants"].items():
         parzen, frechet = v["parzen"], v["frechet"]
         print(

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import torch
 
 LOCK_NAME = ".lock"
@@ -86,6 +87,14 @@ def save_atomic(obj: Any, path: Path) -> None:
     reports a full disk or a size limit as a bare RuntimeError, a plain write as the OSError it is."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
+    write_atomic(path, lambda f: f.write(buffer.getbuffer()))
+
+
+def save_array_atomic(array: np.ndarray, path: Path) -> None:
+    """np.save, atomically (see `write_atomic`). The bytes are made in memory first: numpy's own file writer reports
+    a full disk or a size limit as 'N requested and M written', without the reason."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
     write_atomic(path, lambda f: f.write(buffer.getbuffer()))
 
 

@@ -24,6 +24,7 @@ from gan_lib import __version__, cli
 from gan_lib.checkpoint import load_checkpoint
 from gan_lib.cli import main
 from gan_lib.config import Config
+from gan_lib.data import mnist
 from gan_lib.files import LOCK_NAME
 from gan_lib.train import Trainer
 
@@ -538,3 +539,68 @@ def test_unreadable_config_file(toy_yaml: Path, tmp_path: Path, capsys) -> None:
     with file_permissions_enforced():
         rc, stdout, err = cli_run(capsys, "train", toy_yaml, "--out", tmp_path / "run")
     assert_one_line_error(rc, stdout, err, str(toy_yaml), "Permission denied")
+
+
+@pytest.mark.parametrize("epoch", ["abc", 1.5, -1, True])
+@pytest.mark.parametrize("command", ["sample", "resume"])
+def test_a_checkpoint_whose_epoch_is_not_a_whole_number(
+    command: str, epoch: object, run_copy: Path, toy_yaml: Path, tmp_path: Path, capsys
+) -> None:
+    state = load_checkpoint(run_copy / "checkpoint.pt", training=True)
+    torch.save(state | {"epoch": epoch}, run_copy / "checkpoint.pt")
+    args = {
+        "sample": ["sample", run_copy / "checkpoint.pt", "--n", "2", "--out", tmp_path / "x.npy"],
+        "resume": ["train", toy_yaml, "--out", run_copy, "--resume", "--set", "epochs=2", "--quiet"],
+    }[command]
+    rc, stdout, err = cli_run(capsys, *args)
+    assert_one_line_error(rc, stdout, err, str(run_copy / "checkpoint.pt"), f"'epoch' is {epoch!r}", "whole number")
+
+
+def test_sample_past_the_file_size_limit_names_it(run_copy: Path, tmp_path: Path) -> None:
+    """numpy's own writer said only 'N requested and M written'; the error names the file and the limit."""
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, 10_000))
+
+    out = tmp_path / "samples" / "x.npy"
+    result = run_module(
+        "sample", str(run_copy / "checkpoint.pt"), "--n", "100000", "--out", str(out),
+        cwd=tmp_path, mnist_folder=tmp_path, preexec_fn=limited,
+    )  # fmt: skip
+    assert_one_line_error(result.returncode, result.stdout, result.stderr, f"cannot write {out}", "ulimit -f")
+    assert list(out.parent.iterdir()) == []  # no half file, no temp file
+
+
+def test_export_over_its_own_input_is_refused(run_copy: Path, capsys) -> None:
+    before = snapshot(run_copy)
+    checkpoint = run_copy / "checkpoint.pt"
+    rc, stdout, err = cli_run(capsys, "export", checkpoint, "--out", run_copy / "." / "checkpoint.pt", "--half")
+    assert_one_line_error(rc, stdout, err, "is the checkpoint being exported", "choose another --out")
+    assert snapshot(run_copy) == before
+
+
+def test_ablate_refuses_a_folder_held_by_another_run(toy_yaml: Path, tmp_path: Path, capsys) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"base": toy_yaml.name, "epochs": 1, "seeds": [0], "variants": {"recipe": {}}}))
+    out = tmp_path / "ablation"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out / LOCK_NAME)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        rc, stdout, err = cli_run(capsys, "ablate", plan, "--out", out, "--quiet")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert_one_line_error(rc, stdout, err, str(out), f"process {holder.pid}", "in use")
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
+
+
+def test_unreachable_mirrors_are_a_download_error_not_a_write_error(
+    monkeypatch: pytest.MonkeyPatch, toy_yaml: Path, tmp_path: Path, capsys
+) -> None:
+    monkeypatch.setattr(mnist, "MIRRORS", ("http://127.0.0.1:9/",))  # the discard port: refused at once
+    config = tmp_path / "mnist.yaml"
+    config.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "empty"), "g_hidden": [8], "d_hidden": [8]}))
+    rc, stdout, err = cli_run(capsys, "train", config, "--out", tmp_path / "run")
+    assert_one_line_error(rc, stdout, err, str(tmp_path / "empty"), "http://127.0.0.1:9/", "cannot download it (")
+    assert "cannot write" not in err

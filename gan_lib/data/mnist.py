@@ -136,14 +136,31 @@ def _fetch(url: str, dest: Path, md5: str) -> None:
 
     def download(out: BinaryIO) -> None:
         digest = hashlib.md5(usedforsecurity=False)
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
-            while chunk := response.read(1 << 20):
+        try:
+            response = urllib.request.urlopen(url, timeout=TIMEOUT_S)
+        except (OSError, HTTPException) as e:  # not a write error: write_atomic would say "cannot write dest"
+            raise _download_error(e) from e
+        with response:
+            while chunk := _read_chunk(response):
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != md5:
             raise MNISTError(f"served a file with MD5 {digest.hexdigest()}, expected {md5}")
 
     write_atomic(dest, download)
+
+
+def _read_chunk(response: BinaryIO) -> bytes:
+    """The next MiB of a download; a network error is an MNISTError saying so."""
+    try:
+        return response.read(1 << 20)
+    except (OSError, HTTPException) as e:
+        raise _download_error(e) from e
+
+
+def _download_error(error: Exception) -> MNISTError:
+    """An MNISTError for a mirror that cannot be reached or breaks off, with the network's reason."""
+    return MNISTError(f"cannot download it ({getattr(error, 'reason', None) or error})")
 
 
 def _load(path: Path, kind: Literal["images", "labels"]) -> np.ndarray:
