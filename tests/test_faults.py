@@ -584,7 +584,9 @@ def test_ablate_refuses_a_folder_held_by_another_run(toy_yaml: Path, tmp_path: P
     plan.write_text(yaml.safe_dump({"base": toy_yaml.name, "epochs": 1, "seeds": [0], "variants": {"recipe": {}}}))
     out = tmp_path / "ablation"
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out / LOCK_NAME)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(out / LOCK_NAME)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         rc, stdout, err = cli_run(capsys, "ablate", plan, "--out", out, "--quiet")
