@@ -25,7 +25,7 @@ def test_three_cheap_cases_end_to_end() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--jobs", "3", "--only", only],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [line.split(" | ") for line in result.stdout.splitlines() if re.match(r"\| \d+ \|", line)]
