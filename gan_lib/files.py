@@ -43,6 +43,7 @@ _HINTS = {
     errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
     errno.EEXIST: "a file of that name is in the way of a folder; choose another path",
     errno.EISDIR: "it is a folder; name a file",
+    errno.ENAMETOOLONG: "a name in the path is longer than the file system allows (often 255 bytes); shorten it",
 }
 
 

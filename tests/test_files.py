@@ -13,7 +13,13 @@ from gan_lib.files import LOCK_NAME, WriteError, folder_lock, remove_temp_files,
 
 @pytest.mark.parametrize(
     "code, hint",
-    [(errno.ENOSPC, "the disk is full"), (errno.EFBIG, "ulimit -f"), (errno.EROFS, "read-only"), (errno.EIO, "disk")],
+    [
+        (errno.ENOSPC, "the disk is full"),
+        (errno.EFBIG, "ulimit -f"),
+        (errno.EROFS, "read-only"),
+        (errno.EIO, "disk"),
+        (errno.ENAMETOOLONG, "255 bytes"),
+    ],
 )
 def test_a_failed_write_is_a_write_error_naming_the_file_and_keeps_the_old_one(
     code: int, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
