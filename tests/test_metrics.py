@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gan_lib.metrics import SIGMAS, ParzenResult, parzen_evaluate, parzen_log_likelihood
+from gan_lib.metrics import SIGMAS, ParzenResult, grey_fraction, parzen_evaluate, parzen_log_likelihood
 
 
 def brute_force(samples: np.ndarray, x: np.ndarray, sigma: float) -> np.ndarray:
@@ -136,3 +136,13 @@ def test_evaluate_matches_brute_force_argmax_on_random_samples() -> None:
     assert result.mean == pytest.approx(ll.mean(), abs=1e-3)
     assert result.std_err == pytest.approx(ll.std() / math.sqrt(50), rel=1e-3)
     assert result.holdout is None and "parzen_valid" not in result.to_dict()  # all 300 validation images chose sigma
+
+
+def test_grey_fraction_counts_pixels_strictly_between_background_and_stroke() -> None:
+    images = torch.tensor([[0.0, 1.0, 0.5, 0.1], [0.9, 0.05, 0.3, 1.0]])
+    assert grey_fraction(images) == pytest.approx(2 / 8)  # 0.5 and 0.3; 0.1 and 0.9 are not strictly between
+    assert grey_fraction(images, low=0.0, high=1.0) == pytest.approx(5 / 8)
+    blurred = torch.full((2, 784), 0.5)
+    assert grey_fraction(blurred) == 1.0 and grey_fraction(torch.zeros(2, 784)) == 0.0
+    with pytest.raises(ValueError, match="low < high"):
+        grey_fraction(images, low=0.9, high=0.1)
