@@ -20,15 +20,11 @@ from typing import Any
 
 from gan_lib.checkpoint import load_checkpoint, load_generator
 from gan_lib.files import save_atomic, write_atomic
+from gan_lib.published import averages, generator_file
 from gan_lib.train import best_evaluation, evaluations, read_log, stop_reason
 
 #: The README section this script owns: from this heading up to the next "## " heading.
 STATUS_HEADING = "## Where the run stands"
-
-
-def generator_file(average: float | None) -> str:
-    """The file name of G's (average None) or an average's chosen generator in a published folder."""
-    return "generator.pt" if average is None else f"generator_ema{average}.pt"
 
 
 def publish_generator(run: Path, dest: Path, records: list[dict[str, Any]], average: float | None) -> dict[str, Any]:
@@ -115,7 +111,7 @@ def publish(run: Path, dest: Path, full: bool) -> list[str]:
     """Copy the run's log and chosen generators (and the full checkpoint if `full`) and rewrite the README's status;
     one summary line per generator."""
     records = read_log(run / "metrics.jsonl")
-    decays = sorted({float(d) for r in records for d in r.get("ema", {})})
+    decays = averages(records)
     lines = []
     for average in [None, *decays]:
         best = publish_generator(run, dest, records, average)
