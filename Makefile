@@ -26,13 +26,14 @@ unit:
 # AVX-512, ...) for the CPU at hand, and they round differently. So the notebooks' committed outputs show only what
 # is the same everywhere (exact results, rounded values, assertions with tolerances), and nbval checks them twice:
 # with the kernels of this CPU on one thread (the chapters' many tiny toy-model steps run fastest so), and with
-# PyTorch's portable kernels (ATEN_CPU_CAPABILITY=default) on two threads, which round differently again.
+# PyTorch's portable kernels (ATEN_CPU_CAPABILITY=default) on two threads, which round differently again. Waiting
+# OpenMP threads sleep (OMP_WAIT_POLICY=PASSIVE) instead of spinning: that changes no result, but spinning threads stall
+# the chapters' many tiny steps for minutes on a busy machine.
 nbval:
 	OMP_NUM_THREADS=1 $(call pytest,$(NBVAL))
 
 nbval-portable:
-	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=2 $(call pytest,$(NBVAL))
+	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE $(call pytest,$(NBVAL))
 
-# nbval-portable is not yet part of `make test`: some chapters still show training digits of this CPU's kernels.
-test: install unit nbval
+test: install unit nbval nbval-portable
 	$(BUILD_BOOK)
