@@ -113,7 +113,10 @@ class Discriminator(nn.Module):
         masks = []
         for chunk, width, keep in zip(bits.split(sizes), self.widths, self.keep):
             mask = torch.empty(n, width, device=device)
-            torch.lt(chunk.view(n, width), round(keep * 2**16) - 2**15, out=mask)
+            if keep < 1:
+                torch.lt(chunk.view(n, width), round(keep * 2**16) - 2**15, out=mask)
+            else:  # keep = 1: the threshold 2^15 does not fit in int16 (it would wrap to -2^15 and drop everything)
+                mask.fill_(1)
             masks.append(mask.div_(keep))
         return masks
 

@@ -223,6 +223,13 @@ def test_dropout_mask_values_and_keep_fractions(paper_nets: tuple[Generator, Dis
         assert m.mean().item() == pytest.approx(1.0, abs=0.01)  # the scaling keeps the expectation
 
 
+def test_a_keep_probability_of_one_keeps_every_unit() -> None:
+    D = build_discriminator(Config(d_hidden=[4], d_keep_input=1.0, d_keep_hidden=0.5), 2)
+    masks = D.dropout_masks(1000, torch.Generator().manual_seed(4))
+    assert torch.equal(masks[0], torch.ones(1000, 2))
+    assert (masks[1] > 0).float().mean().item() == pytest.approx(0.5, abs=0.05)
+
+
 def test_dropout_masks_reproducible_from_seed(paper_nets: tuple[Generator, Discriminator]) -> None:
     _, D = paper_nets
     a = D.dropout_masks(10, torch.Generator().manual_seed(5))
