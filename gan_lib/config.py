@@ -33,7 +33,8 @@ class ConfigError(ValueError):
 class Config:
     """Every knob of a run. Defaults are the paper's MNIST recipe (``configs/mnist_paper.yaml``)."""
 
-    # data: "mnist", or a 1-D toy mixture given by toy_* (toy_n samples drawn once with the seed)
+    # data: "mnist"; a 1-D toy mixture given by toy_*; or the 2-D "ring" or "grid" (gan_lib.data.mixture2d). The toys
+    # draw toy_n samples once with the seed
     dataset: str = "mnist"
     data_dir: str | None = None
     toy_weights: list[float] = field(default_factory=lambda: [1.0])
@@ -92,7 +93,7 @@ class Config:
 
 
 _CHOICES = {
-    "dataset": ("mnist", "toy"),
+    "dataset": ("mnist", "toy", "ring", "grid"),
     "noise": ("uniform", "normal"),
     "d_arch": ("maxout", "relu"),
     "g_loss": ("nonsaturating", "minimax"),

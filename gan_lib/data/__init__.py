@@ -1,4 +1,4 @@
-"""Datasets: MNIST with the original splits, and 1-D toy distributions with exact densities."""
+"""Datasets: MNIST with the original splits, 1-D toy distributions and 2-D mixtures, the toys with exact densities."""
 
 from __future__ import annotations
 
@@ -7,18 +7,23 @@ from typing import TYPE_CHECKING
 import torch
 
 from gan_lib.data.mnist import MNIST, MNISTError, load_mnist, mnist_dir
+from gan_lib.data.mixture2d import BENCHMARKS, Mixture2D, grid, ring
 from gan_lib.data.toy import Gaussian, Mixture
 
 if TYPE_CHECKING:
     from gan_lib.config import Config
 
 __all__ = [
+    "BENCHMARKS",
     "MNIST",
     "Gaussian",
     "MNISTError",
     "Mixture",
+    "Mixture2D",
+    "grid",
     "load_mnist",
     "mnist_dir",
+    "ring",
     "toy_distribution",
     "training_data",
 ]
@@ -33,4 +38,6 @@ def training_data(cfg: Config) -> torch.Tensor:
     """The training set as an N x dim float32 tensor: MNIST train[0:50000], or toy_n draws from the toy mixture."""
     if cfg.dataset == "mnist":
         return torch.from_numpy(load_mnist(cfg.data_dir).train_x)
+    if cfg.dataset in BENCHMARKS:
+        return BENCHMARKS[cfg.dataset]().sample(cfg.toy_n, cfg.seed)
     return toy_distribution(cfg).sample(cfg.toy_n, cfg.seed)
