@@ -264,10 +264,20 @@ def summarise(plan: Plan, out_dir: str | Path, command: str) -> dict[str, Any]:
         "same_g_updates": plan.same_g_updates,
         "bootstrap": {"resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED, "interval": 0.95},
         "cpu_seconds": cpu_seconds,
+        "machine": machine(),
         "variants": variants,
     }
     write_json_atomic(out / SUMMARY, summary)
     return summary
+
+
+def machine() -> dict[str, Any]:
+    """torch's version, CPU kernels and threads here: runs trained here with the same are the same to the last digit."""
+    return {
+        "torch": str(torch.__version__),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def describe(values: list[float]) -> dict[str, Any]:
