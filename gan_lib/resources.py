@@ -1,4 +1,4 @@
-"""Files the project commits beside the package (configs, trained generators, run logs), found without the working
+"""Files the project commits beside the package (configs, trained generators, run logs, ablation records), found without the working
 directory: read where they lie in a clone, else downloaded once from the repository into the per-user cache and
 checked against the SHA-256 that this version of gan_lib ships in ``assets/resources.json``."""
 
@@ -17,7 +17,7 @@ REPOSITORY = "https://github.com/gan-derived/gan-derived-reproduced"
 RAW_BASE = "https://raw.githubusercontent.com/gan-derived/gan-derived-reproduced/main/"
 MANIFEST = Path(__file__).parent / "assets" / "resources.json"
 #: Folders of the repository whose files are resources (every file below them is listed in the manifest).
-FOLDERS: tuple[str, ...] = ("configs", "checkpoints", "benchmarks/results")
+FOLDERS: tuple[str, ...] = ("configs", "checkpoints", "benchmarks/results", "results")
 ENV_VAR = "GAN_LIB_RESOURCES_DIR"
 TIMEOUT_S = 60.0
 

@@ -123,7 +123,7 @@ def code_cells(path: Path) -> list[dict]:
 #: The chapters that already run outside a clone (install cell, files through gan_lib.resources); all of them, in time.
 LAUNCHABLE = (
     "original_code", "adversarial_game", "proposition1", "theorem1", "proposition2", "saturation",
-    "table1", "samples", "beyond_table1", "performance",
+    "table1", "samples", "beyond_table1", "performance", "ingredients",
 )
 
 
