@@ -201,7 +201,9 @@ def _here(jobs: int) -> Backend:
         with ProcessPoolExecutor(
             jobs, mp_context=context, initializer=torch.set_num_threads, initargs=(threads,)
         ) as pool:
-            futures = {pool.submit(train_and_score, cfg, variant, device, reference): path for cfg, variant, path in todo}
+            futures = {
+                pool.submit(train_and_score, cfg, variant, device, reference): path for cfg, variant, path in todo
+            }
             yield from _completed(futures, as_completed(futures))
 
     return run

@@ -44,7 +44,8 @@ def ring(modes: int = 8, radius: float = 2.0, std: float = 0.02) -> Mixture2D:
 
 
 def grid(side: int = 5, spacing: float = 2.0, std: float = 0.05) -> Mixture2D:
-    """Srivastava et al. (2017), Lin et al. (2018): side x side Gaussians at spacing * {-(side-1)/2, ..., (side-1)/2}."""
+    """Srivastava et al. (2017), Lin et al. (2018): side x side Gaussians, at spacing * (i - (side - 1) / 2) on each
+    axis for i = 0, ..., side - 1."""
     ticks = [spacing * (i - (side - 1) / 2) for i in range(side)]
     return Mixture2D("grid", tuple((x, y) for x in ticks for y in ticks), std)
 
