@@ -84,18 +84,22 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save, atomically (see `write_atomic`). The bytes are made in memory first: torch's own file writer
-    reports a full disk or a size limit as a bare RuntimeError, a plain write as the OSError it is."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    write_atomic(path, lambda f: f.write(buffer.getbuffer()))
+    """torch.save, atomically (see `write_atomic`). Through memory (`_write_serialised`): torch's own file writer
+    reports a full disk or a size limit as a bare RuntimeError."""
+    _write_serialised(path, lambda buffer: torch.save(obj, buffer))
 
 
 def save_array_atomic(array: np.ndarray, path: Path) -> None:
-    """np.save, atomically (see `write_atomic`). The bytes are made in memory first: numpy's own file writer reports
+    """np.save, atomically (see `write_atomic`). Through memory (`_write_serialised`): numpy's own file writer reports
     a full disk or a size limit as 'N requested and M written', without the reason."""
+    _write_serialised(path, lambda buffer: np.save(buffer, array))
+
+
+def _write_serialised(path: Path, serialise: Callable[[io.BytesIO], None]) -> None:
+    """Serialise into memory first, then `write_atomic` the bytes, so that a failed write is the plain OSError it is
+    (and so a WriteError naming `path` with the reason), not a serialiser's own message."""
     buffer = io.BytesIO()
-    np.save(buffer, array)
+    serialise(buffer)
     write_atomic(path, lambda f: f.write(buffer.getbuffer()))
 
 
