@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--cluster",
         metavar="ADDRESS",
-        help="send the runs to the Dask cluster whose scheduler listens here, e.g. tcp://10.0.0.5:8786 (needs "
+        help="send the runs to the Dask cluster whose scheduler listens here, e.g. tcp://scheduler-host:8786 (needs "
         'pip install "gan_lib[dask]"; the records are written here, as with the local processes)',
     )
     a.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

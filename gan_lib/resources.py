@@ -1,6 +1,6 @@
-"""Files the project commits beside the package (configs, trained generators, run logs, ablation records), found without the working
-directory: read where they lie in a clone, else downloaded once from the repository into the per-user cache and
-checked against the SHA-256 that this version of gan_lib ships in ``assets/resources.json``."""
+"""Files the project commits beside the package (configs, trained generators, run logs, ablation records), found
+without the working directory: read where they lie in a clone, else downloaded once from the repository into the
+per-user cache and checked against the SHA-256 that this version of gan_lib ships in ``assets/resources.json``."""
 
 from __future__ import annotations
 

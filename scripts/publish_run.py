@@ -72,7 +72,10 @@ def status_section(records: list[dict[str, Any]], decays: list[float], checkpoin
             + " |"
         )
     reason = stop_reason(records)
-    saved = "" if checkpoint_epoch is None else f" The full resumable `checkpoint.pt` here is at epoch {checkpoint_epoch}."
+    saved = (
+        "" if checkpoint_epoch is None else f" The full resumable `checkpoint.pt` here is at epoch {checkpoint_epoch}."
+    )
+
     return "\n".join(
         [
             f"{STATUS_HEADING}: {epoch} epochs ({step:,} updates)",
@@ -90,8 +93,8 @@ def status_section(records: list[dict[str, Any]], decays: list[float], checkpoin
             "| --- | --- | " + " | ".join("---" for _ in decays) + " |",
             *curve,
             "",
-            "The run stops when the validation-chosen G scores >= 225 on the test set, or when its best validation score "
-            "has not risen by more than 1 nat over 300 epochs after at least 1,500 epochs, or at 3,000 epochs "
+            "The run stops when the validation-chosen G scores >= 225 on the test set, or when its best validation "
+            "score has not risen by more than 1 nat over 300 epochs after at least 1,500 epochs, or at 3,000 epochs "
             f"(`gan_lib.train.stop_reason`). {f'It has stopped: {reason}.' if reason else 'None of these holds yet.'}"
             f"{saved}",
             "",
