@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from gan_lib.classifier import embed, load_classifier
 from gan_lib.config import Config, ConfigError, config_from_dict, load_config, read_yaml_mapping
-from gan_lib.data import BENCHMARKS, load_mnist, training_data
+from gan_lib.data import BENCHMARKS, MNIST, load_mnist, training_data
 from gan_lib.files import write_json_atomic
 from gan_lib.metrics import EVAL_SEED, ParzenProtocol, frechet_distance
 from gan_lib.metrics.modes import mode_scores
@@ -114,32 +114,32 @@ def run_name(variant: str, seed: int) -> str:
     return f"{re.sub(r'[^a-z0-9]+', '-', variant.lower()).strip('-')}-seed{seed}"
 
 
-def reference_features(data_dir: str | None) -> Tensor:
+def reference_features(mnist: MNIST) -> Tensor:
     """The reference classifier's features of the 10,000 MNIST test images, the target of every run's Fréchet distance."""
-    return embed(load_classifier(), torch.from_numpy(load_mnist(data_dir).test_x))[0]
+    return embed(load_classifier(), torch.from_numpy(mnist.test_x))[0]
 
 
 def train_and_score(cfg: Config, variant: str, device: str, reference: Tensor | None) -> dict[str, Any]:
     """Train one run for cfg.epochs and return its record: the scores of its G (`mnist_scores` or `mixture_scores`),
     the time it took and its config."""
-    trainer = Trainer(cfg, training_data(cfg), device)
+    mnist = load_mnist(cfg.data_dir) if cfg.dataset == "mnist" else None  # read once: trained on, then scored with
+    trainer = Trainer(cfg, training_data(cfg) if mnist is None else torch.from_numpy(mnist.train_x), device)
     wall, cpu = time.perf_counter(), time.process_time()
     trainer.fit(progress=False)
     timing = {"train_seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}
     G = trainer.G.eval()
-    scores = mnist_scores(G, cfg, reference) if cfg.dataset == "mnist" else mixture_scores(G, cfg)
+    scores = mixture_scores(G, cfg) if mnist is None else mnist_scores(G, cfg, mnist, reference)
     return {"variant": variant, "seed": cfg.seed, "epochs": cfg.epochs, "steps": trainer.step} | timing | scores | {
         "config": cfg.to_dict()
     }
 
 
-def mnist_scores(G: torch.nn.Module, cfg: Config, reference: Tensor | None) -> dict[str, Any]:
+def mnist_scores(G: torch.nn.Module, cfg: Config, mnist: MNIST, reference: Tensor | None) -> dict[str, Any]:
     """The Parzen protocol on cfg.eval_samples samples of G, and the Fréchet distance of the reference classifier's
-    features of the same samples to `reference`."""
-    mnist = load_mnist(cfg.data_dir)
+    features of the same samples to `reference` (None: those of mnist's test images)."""
     protocol = ParzenProtocol(torch.from_numpy(mnist.valid_x), torch.from_numpy(mnist.test_x), cfg.eval_samples)
     samples = protocol.samples(G, cfg)
-    reference = reference_features(cfg.data_dir) if reference is None else reference
+    reference = reference_features(mnist) if reference is None else reference
     classifier = load_classifier().to(samples.device)
     frechet = frechet_distance(embed(classifier, samples)[0], reference.to(samples.device))
     return protocol.evaluate(samples).to_dict() | {"frechet": frechet}
@@ -177,7 +177,7 @@ def run_plan(
     if not todo:
         return
     first = todo[0][0]
-    reference = reference_features(first.data_dir) if first.dataset == "mnist" else None
+    reference = reference_features(load_mnist(first.data_dir)) if first.dataset == "mnist" else None
     backend = _on_cluster(cluster) if cluster is not None else _here(jobs)
     with tqdm(total=len(todo), disable=not progress, unit="run", desc="ablations") as bar:
         for path, record in backend(todo, device, reference):
