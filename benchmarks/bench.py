@@ -32,6 +32,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # time this checkout's gan_lib, wherever the command is run from
 
+from gan_lib.ablation import cpu_name
 from gan_lib.config import load_config
 from gan_lib.data import load_mnist, training_data
 from gan_lib.metrics import parzen_evaluate
@@ -212,12 +213,9 @@ def summary(values: list[float], digits: int = 1) -> dict[str, Any]:
 
 def machine(device: str) -> dict[str, Any]:
     """What the numbers were measured on."""
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-    cpu = names[0] if names else platform.processor() or platform.machine()
     return {
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cpu_cores": os.cpu_count(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import platform
 import re
 import statistics
 import time
@@ -274,12 +275,22 @@ def summarise(plan: Plan, out_dir: str | Path, command: str) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    """torch's version, CPU kernels and threads here: runs trained here with the same are the same to the last digit."""
+    """torch's version, CPU kernels, threads and CPU model here: runs trained with all four the same are the same to the
+    last digit (two CPU models with the same kernels, an Intel and an AMD with AVX-512, still round differently)."""
     return {
         "torch": str(torch.__version__),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
+        "cpu": cpu_name(),
     }
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), else what the platform reports."""
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.is_file() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or platform.machine()
 
 
 def describe(values: list[float]) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
-from gan_lib.ablation import bootstrap_interval, load_plan, run_plan, summarise
+from gan_lib.ablation import bootstrap_interval, cpu_name, load_plan, machine, run_plan, summarise
 from gan_lib.cli import main
 from gan_lib.config import ConfigError
 
@@ -196,3 +197,10 @@ def test_cluster_without_a_scheduler_is_one_clear_line(
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith("error: --cluster tcp://127.0.0.1:1: no Dask scheduler answered") and "drop --cluster" in err
     assert not list((tmp_path / "o").glob("*.json"))
+
+
+def test_machine_names_the_cpu_model_beside_torch_kernels_and_threads() -> None:
+    # Two CPU models with the same kernels round differently, so a record must name the model to be compared bitwise.
+    here = machine()
+    assert set(here) == {"torch", "cpu_capability", "threads", "cpu"}
+    assert here["cpu"] == cpu_name() and here["cpu"].strip() and here["threads"] == torch.get_num_threads()
