@@ -124,7 +124,7 @@ def train_and_score(cfg: Config, variant: str, device: str, reference: Tensor | 
     """Train one run for cfg.epochs and return its record: the scores of its G (`mnist_scores` or `mixture_scores`),
     the time it took and its config."""
     mnist = load_mnist(cfg.data_dir) if cfg.dataset == "mnist" else None  # read once: trained on, then scored with
-    trainer = Trainer(cfg, training_data(cfg) if mnist is None else torch.from_numpy(mnist.train_x), device)
+    trainer = Trainer(cfg, training_data(cfg, mnist), device)
     wall, cpu = time.perf_counter(), time.process_time()
     trainer.fit(progress=False)
     timing = {"train_seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}

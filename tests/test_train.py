@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from gan_lib.checkpoint import CheckpointError, load_checkpoint, load_generator
 from gan_lib.config import Config
-from gan_lib.data import training_data
+from gan_lib.data import MNIST, training_data
 from gan_lib.models import generate, sample_noise
 from gan_lib.objectives import discriminator_loss
 from gan_lib.optim import MomentumSGD, learning_rate, make_optimizer, momentum
@@ -161,6 +161,13 @@ def test_normal_noise_and_reproducibility() -> None:
     assert torch.equal(
         sample_noise(cfg, 5, torch.Generator().manual_seed(2)), sample_noise(cfg, 5, torch.Generator().manual_seed(2))
     )
+
+
+def test_mnist_training_data_is_the_training_split(tiny_mnist_config: Config, mnist_splits: MNIST) -> None:
+    x = training_data(tiny_mnist_config, mnist_splits)
+    assert x.shape == (50_000, 784) and x.dtype == torch.float32
+    assert x.data_ptr() == mnist_splits.train_x.ctypes.data  # an already loaded MNIST is used as it is, not re-read
+    assert torch.equal(x, training_data(tiny_mnist_config))  # and gives what reading the folder gives
 
 
 def test_toy_training_data_is_seeded(toy_config: Config) -> None:

@@ -34,10 +34,11 @@ def toy_distribution(cfg: Config) -> Mixture:
     return Mixture(tuple(cfg.toy_weights), tuple(cfg.toy_means), tuple(cfg.toy_stds))
 
 
-def training_data(cfg: Config) -> torch.Tensor:
-    """The training set as an N x dim float32 tensor: MNIST train[0:50000], or toy_n draws from the toy mixture."""
+def training_data(cfg: Config, mnist: MNIST | None = None) -> torch.Tensor:
+    """The training set as an N x dim float32 tensor: MNIST train[0:50000] (from `mnist` when it is already loaded),
+    or toy_n draws from the toy mixture."""
     if cfg.dataset == "mnist":
-        return torch.from_numpy(load_mnist(cfg.data_dir).train_x)
+        return torch.from_numpy((load_mnist(cfg.data_dir) if mnist is None else mnist).train_x)
     if cfg.dataset in BENCHMARKS:
         return BENCHMARKS[cfg.dataset]().sample(cfg.toy_n, cfg.seed)
     return toy_distribution(cfg).sample(cfg.toy_n, cfg.seed)
