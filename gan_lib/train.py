@@ -432,6 +432,15 @@ def best_evaluation(records: list[dict[str, Any]], average: float | None = None)
     return max(scores, key=lambda s: s["parzen_valid"])
 
 
+def plateau_bar(records: list[dict[str, Any]], patience: int = 300, min_delta: float = 1.0) -> float | None:
+    """The validation score G must exceed to be off a plateau: the best one at least `patience` epochs before the last
+    record, plus `min_delta`; None while no evaluation is that old."""
+    epoch = records[-1]["epoch"] if records else 0
+    earlier = [s["parzen_valid"] for s in evaluations(records) if s["epoch"] <= epoch - patience]
+    earlier = [v for v in earlier if v is not None]
+    return max(earlier) + min_delta if earlier else None
+
+
 def stop_reason(
     records: list[dict[str, Any]],
     target: float = 225.0,
@@ -449,11 +458,11 @@ def stop_reason(
         best = max(scores, key=lambda s: s["parzen_valid"])
         if best["parzen_mean"] >= target:
             return f"the validation-chosen epoch {best['epoch']} scores {best['parzen_mean']:.1f} >= {target:g}"
-        earlier = [s["parzen_valid"] for s in scores if s["epoch"] <= epoch - patience]
-        if epoch >= min_epochs and earlier and best["parzen_valid"] <= max(earlier) + min_delta:
+        bar = plateau_bar(records, patience, min_delta)
+        if epoch >= min_epochs and bar is not None and best["parzen_valid"] <= bar:
             return (
-                f"plateau: the best validation score rose by {best['parzen_valid'] - max(earlier):.2f} <= {min_delta:g} "
-                f"in the last {patience} epochs (epoch {epoch})"
+                f"plateau: the best validation score rose by {best['parzen_valid'] - bar + min_delta:.2f} <= "
+                f"{min_delta:g} in the last {patience} epochs (epoch {epoch})"
             )
     if epoch >= max_epochs:
         return f"{max_epochs} epochs done"

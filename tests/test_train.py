@@ -22,7 +22,7 @@ from gan_lib.data import MNIST, training_data
 from gan_lib.models import generate, sample_noise
 from gan_lib.objectives import discriminator_loss
 from gan_lib.optim import MomentumSGD, learning_rate, make_optimizer, momentum
-from gan_lib.train import Trainer, Update, best_evaluation, evaluations, read_log, stop_reason
+from gan_lib.train import Trainer, Update, best_evaluation, evaluations, plateau_bar, read_log, stop_reason
 
 RECORD_KEYS = {"epoch", "step", "lr", "momentum", "d_loss", "g_loss", "d_real", "d_fake", "seconds"}
 
@@ -670,6 +670,10 @@ def test_stop_rule_target_plateau_and_budget() -> None:
     assert stop_reason(flat) is None
     flat = curve(lambda e: min(e, 1000) / 10 + e * 1e-4, lambda e: 100.0, 1500)
     assert stop_reason(flat).startswith("plateau")
+    # the bar is the best validation score at least 300 epochs back (epoch 1200: 100.12), plus 1 nat
+    assert plateau_bar(flat) == pytest.approx(101.12)
+    assert plateau_bar(flat, patience=1491) is None  # no evaluation that old (the first is at epoch 10)
+    assert plateau_bar(flat, min_delta=0.0) < flat[-1]["parzen_valid"] < plateau_bar(flat)
     # still climbing by more than 1 nat per 300 epochs at 1500 -> go on, until the 3000-epoch budget
     slow = curve(lambda e: e / 200, lambda e: 0.0, 1500)
     assert stop_reason(slow) is None
