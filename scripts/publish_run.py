@@ -87,7 +87,7 @@ def status_section(records: list[dict[str, Any]], decays: list[float], checkpoin
             "| --- | --- | --- | --- | --- |",
             *rows,
             "",
-            "The paper reports 225 +- 2. The curve so far (validation / test):",
+            f"The paper reports 225 +- 2. The curve{'' if reason else ' so far'} (validation / test):",
             "",
             "| epoch | G | " + " | ".join(f"average {d}" for d in decays) + " |",
             "| --- | --- | " + " | ".join("---" for _ in decays) + " |",
@@ -95,7 +95,7 @@ def status_section(records: list[dict[str, Any]], decays: list[float], checkpoin
             "",
             "The run stops when the validation-chosen G scores >= 225 on the test set, or when its best validation "
             "score has not risen by more than 1 nat over 300 epochs after at least 1,500 epochs, or at 3,000 epochs "
-            f"(`gan_lib.train.stop_reason`). {f'It has stopped: {reason}.' if reason else 'None of these holds yet.'}"
+            f"(`gan_lib.train.stop_reason`). {f'It has stopped. Reason: {reason}.' if reason else 'None of these holds yet.'}"
             f"{saved}",
             "",
         ]
