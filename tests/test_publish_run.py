@@ -101,3 +101,13 @@ def test_a_resumed_run_keeps_a_published_generator_of_an_earlier_epoch(
 def test_a_readme_without_the_status_section_is_an_error() -> None:
     with pytest.raises(SystemExit, match="no section starting with '## Where the run stands'"):
         publish_run.replace_status("# A run\n\nno status\n", "## Where the run stands: 1 epoch\n")
+
+
+def test_the_status_says_whether_the_run_goes_on_or_why_it_stopped() -> None:
+    evaluated = [{"epoch": e, "step": 5 * e, **score(100.0 + e / 100, 90.0), "ema": {"0.9": score(1.0, 1.0)}}
+                 for e in (10, 20)]
+    going = publish_run.status_section(evaluated, [0.9], checkpoint_epoch=20)
+    assert "The curve so far (validation / test)" in going and "None of these holds yet." in going
+    ended = publish_run.status_section([*evaluated, {"epoch": 1600, "step": 8000}], [0.9], checkpoint_epoch=None)
+    assert "The curve (validation / test)" in ended and "It has stopped. Reason: plateau" in ended
+    assert "checkpoint.pt" not in ended
