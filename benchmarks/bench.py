@@ -7,7 +7,7 @@ Both loops start from the same weights and momentum buffers: a fresh initialisat
 subnormal floats appear. Each measurement runs in a fresh process: `--warmup` untimed minibatches, then `--steps` timed
 ones. The two loops alternate, pair after pair, so that load from other processes hits both alike. Then whole one-epoch
 runs, start to exit: `python -m gan_lib train` against the plain loop's script. Prints a table and writes it, with the
-machine, the commands and every repeat, as JSON (default benchmarks/results/<device>.json).
+machine, the commands and every repeat, as JSON (default benchmarks/results/<machine>.json, e.g. cpu-amd-epyc-avx2).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import statistics
@@ -225,6 +226,14 @@ def machine(device: str) -> dict[str, Any]:
     }
 
 
+def machine_slug(info: dict[str, Any]) -> str:
+    """A file name for one kind of machine, e.g. cpu-amd-epyc-avx2: a measurement on another processor or with other
+    kernels goes beside the committed ones instead of replacing them."""
+    name = f"cpu-{info['cpu']}-{info['cpu_capability']}" if info["device"] == "cpu" else f"cuda-{info['device']}"
+    name = re.sub(r"\((r|tm)\)", "", name.lower())
+    return re.sub(r"[^a-z0-9]+", "-", name).strip("-")
+
+
 Runs = list[dict[str, list[dict[str, float]]]]
 
 
@@ -259,7 +268,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="measurement pairs per state")
     p.add_argument("--epoch-repeats", type=int, default=2, help="pairs of whole one-epoch runs (0: none)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--out", type=Path, help="JSON file to write (default benchmarks/results/<device>.json)")
+    p.add_argument("--out", type=Path, help="JSON file to write (default benchmarks/results/<machine>.json)")
     p.add_argument("--child", choices=["gan_lib", "probe", "profile"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child == "probe":
@@ -309,7 +318,7 @@ def main() -> None:
     probe = run_child([sys.executable, "benchmarks/bench.py", "--child", "probe"])
     result["subnormal_slowdown"] = {name: round(factor, 1) for name, factor in probe.items()}
     print_table(result)
-    out = args.out or ROOT / "benchmarks" / "results" / f"{args.device}.json"
+    out = args.out or ROOT / "benchmarks" / "results" / f"{machine_slug(info)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")

@@ -4,6 +4,7 @@ state, so that the benchmark compares speed and nothing else."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,17 @@ def test_the_benchmark_script_imports_and_shows_its_help() -> None:
     done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert "--state" in done.stdout
+
+
+def test_each_kind_of_machine_gets_its_own_result_file() -> None:
+    spec = importlib.util.spec_from_file_location("bench", REFERENCE.with_name("bench.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    intel = {"device": "cpu", "cpu": "Intel(R) Xeon(R) Processor", "cpu_capability": "AVX512"}
+    assert bench.machine_slug(intel) == "cpu-intel-xeon-processor-avx512"
+    assert bench.machine_slug(intel | {"cpu_capability": "DEFAULT"}) == "cpu-intel-xeon-processor-default"
+    assert bench.machine_slug(intel | {"device": "NVIDIA H100 80GB HBM3"}) == "cuda-nvidia-h100-80gb-hbm3"
+    committed = sorted(REFERENCE.parent.glob("results/*.json"))
+    assert committed, "no committed benchmark result"
+    for path in committed:  # each named after the machine it was measured on
+        assert path.stem == bench.machine_slug(json.loads(path.read_text())), path.name
