@@ -432,21 +432,27 @@ def best_evaluation(records: list[dict[str, Any]], average: float | None = None)
     return max(scores, key=lambda s: s["parzen_valid"])
 
 
-def plateau_bar(records: list[dict[str, Any]], patience: int = 300, min_delta: float = 1.0) -> float | None:
+#: The plateau rule of a long run: its best validation score must rise by more than PLATEAU_NATS in PLATEAU_EPOCHS.
+PLATEAU_EPOCHS = 300
+PLATEAU_NATS = 1.0
+
+
+def plateau_bar(
+    records: list[dict[str, Any]], patience: int = PLATEAU_EPOCHS, min_delta: float = PLATEAU_NATS
+) -> float | None:
     """The validation score G must exceed to be off a plateau: the best one at least `patience` epochs before the last
     record, plus `min_delta`; None while no evaluation is that old."""
     epoch = records[-1]["epoch"] if records else 0
-    earlier = [s["parzen_valid"] for s in evaluations(records) if s["epoch"] <= epoch - patience]
-    earlier = [v for v in earlier if v is not None]
-    return max(earlier) + min_delta if earlier else None
+    earlier = [s for s in evaluations(records) if s["epoch"] <= epoch - patience and s["parzen_valid"] is not None]
+    return max(s["parzen_valid"] for s in earlier) + min_delta if earlier else None
 
 
 def stop_reason(
     records: list[dict[str, Any]],
     target: float = 225.0,
     min_epochs: int = 1500,
-    patience: int = 300,
-    min_delta: float = 1.0,
+    patience: int = PLATEAU_EPOCHS,
+    min_delta: float = PLATEAU_NATS,
     max_epochs: int = 3000,
 ) -> str | None:
     """Why a long run should end now, or None: the validation-chosen G scores >= `target` on the test set; or, after

@@ -72,6 +72,7 @@ def status_section(records: list[dict[str, Any]], decays: list[float], checkpoin
             + " |"
         )
     reason = stop_reason(records)
+    verdict = f"It has stopped. Reason: {reason}." if reason else "None of these holds yet."
     saved = (
         "" if checkpoint_epoch is None else f" The full resumable `checkpoint.pt` here is at epoch {checkpoint_epoch}."
     )
@@ -95,7 +96,7 @@ def status_section(records: list[dict[str, Any]], decays: list[float], checkpoin
             "",
             "The run stops when the validation-chosen G scores >= 225 on the test set, or when its best validation "
             "score has not risen by more than 1 nat over 300 epochs after at least 1,500 epochs, or at 3,000 epochs "
-            f"(`gan_lib.train.stop_reason`). {f'It has stopped. Reason: {reason}.' if reason else 'None of these holds yet.'}"
+            f"(`gan_lib.train.stop_reason`). {verdict}"
             f"{saved}",
             "",
         ]
